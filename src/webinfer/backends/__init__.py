@@ -1,0 +1,1 @@
+"""Kernel backends, listed explicitly (no discovery by file name)."""
