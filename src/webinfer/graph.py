@@ -6,6 +6,7 @@ The loader fills it from the wire format; passes rewrite it; the lowering turns 
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,15 @@ class TensorData:
     @property
     def nbytes(self) -> int:
         return self.numel * dtypes.info(self.dtype).itemsize
+
+    @classmethod
+    def from_values(cls, dtype: int, shape: tuple[int, ...], values: list[Any]) -> TensorData:
+        """A small constant built from Python values (folded shapes, axes, scalars)."""
+        data = struct.pack(f"<{len(values)}{dtypes.info(dtype).struct_char}", *values)
+        return cls(dtype, tuple(shape), memoryview(data))
+
+    def reshaped(self, shape: tuple[int, ...]) -> TensorData:
+        return TensorData(self.dtype, tuple(shape), self.data)
 
     def tolist(self) -> list[Any]:
         """Flat Python values (used for small int tensors such as shapes and axes)."""
@@ -76,3 +86,17 @@ class Model:
     @property
     def opset(self) -> int:
         return self.opsets.get("", self.opsets.get("ai.onnx", 1))
+
+
+@dataclass
+class TensorInfo:
+    """What inference knows of a tensor: dtype, concrete shape and, for constants, the bytes."""
+
+    dtype: int
+    shape: tuple[int, ...]
+    const: TensorData | None = None
+
+    def values(self) -> list[Any]:
+        """The constant's flat values (shape vectors, axes, scalars); only valid for constants."""
+        assert self.const is not None
+        return self.const.tolist()

@@ -1,0 +1,1 @@
+"""Graph and kernel-level rewrites that run while a plan is built."""

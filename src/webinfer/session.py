@@ -1,0 +1,120 @@
+"""InferenceSession: the onnxruntime-style entry point.
+
+Creation loads and checks the model, packs the weights once and hands them to the backend; `run`
+validates the feeds, fetches (or builds, once per input-shape set) the plan and executes it with a
+single backend call.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from . import dtypes
+from .backends import create_backend
+from .compiler import build_plan
+from .errors import InputError
+from .graph import Dim, ValueInfo
+from .onnx_reader import load_model
+from .plan import Plan
+from .program import prepare
+from .tensors import new_output, to_input
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """Mirrors onnxruntime.NodeArg: dynamic dims are their symbolic name (str) or None."""
+
+    name: str
+    shape: list[Dim]
+    type: str
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    weights_bytes: int
+    arena_bytes: int  # peak intermediate memory of the current plan
+    intermediate_bytes: int  # what the intermediates would take without sharing
+
+
+def _node_arg(vi: ValueInfo) -> NodeArg:
+    type_name = dtypes.info(vi.dtype).onnx_type if dtypes.is_known(vi.dtype) else f"tensor({vi.dtype})"
+    return NodeArg(vi.name, list(vi.shape) if vi.shape is not None else [], type_name)
+
+
+class InferenceSession:
+    def __init__(
+        self,
+        path_or_bytes: str | os.PathLike[str] | bytes,
+        backend: str = "auto",
+        threads: int | None = None,
+        **_ort_compat: Any,  # accepts sess_options/providers so onnxruntime call sites work unchanged
+    ) -> None:
+        self._model = load_model(path_or_bytes)
+        self._program, weights = prepare(self._model)
+        self._weights_bytes = len(weights)
+        self._backend = create_backend(backend, threads)
+        self._backend.set_weights(memoryview(weights))
+        self._plans: dict[tuple[tuple[int, ...], ...], tuple[Plan, Any]] = {}
+        self._last_plan: Plan | None = None
+        graph = self._model.graph
+        if all(vi.shape is not None and all(isinstance(d, int) for d in vi.shape) for vi in graph.inputs):
+            self._plan_for(tuple(tuple(vi.shape) for vi in graph.inputs))  # type: ignore[arg-type]
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    def get_inputs(self) -> list[NodeArg]:
+        return [_node_arg(vi) for vi in self._model.graph.inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        return [_node_arg(vi) for vi in self._model.graph.outputs]
+
+    def get_providers(self) -> list[str]:
+        return [self._backend.name]
+
+    def memory_report(self) -> MemoryReport:
+        plan = self._last_plan
+        return MemoryReport(self._weights_bytes, plan.arena_bytes if plan else 0, plan.intermediate_bytes if plan else 0)
+
+    def plan_for_shapes(self, shapes: dict[str, tuple[int, ...]]) -> Plan:
+        """The plan for given input shapes (built on first use); exposed for `webinfer info`."""
+        return self._plan_for(tuple(tuple(shapes[vi.name]) for vi in self._model.graph.inputs))[0]
+
+    def run(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None) -> list[Any]:
+        graph = self._model.graph
+        expected = {vi.name for vi in graph.inputs}
+        unknown = sorted(set(input_feed) - expected)
+        if unknown:
+            raise InputError(f"unknown input name(s) {unknown}; the model's inputs are {sorted(expected)}")
+        missing = [vi.name for vi in graph.inputs if vi.name not in input_feed]
+        if missing:
+            raise InputError(f"missing input(s) {missing}")
+        feeds = [to_input(vi, input_feed[vi.name]) for vi in graph.inputs]
+        plan, compiled = self._plan_for(tuple(f.shape for f in feeds))
+        outputs = [new_output(ref.dtype, plan.output_refs[j].shape) for j, ref in enumerate(plan.output_refs)]
+        self._backend.execute(compiled, [f.buffer for f in feeds], [o.buffer for o in outputs])
+        names = [o.name for o in graph.outputs]
+        if output_names is None:
+            return [o.value for o in outputs]
+        for name in output_names:
+            if name not in names:
+                raise InputError(f"unknown output name '{name}'; the model's outputs are {names}")
+        return [outputs[names.index(name)].value for name in output_names]
+
+    def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> tuple[Plan, Any]:
+        cached = self._plans.get(shapes)
+        if cached is None:
+            names = [vi.name for vi in self._model.graph.inputs]
+            plan = build_plan(self._program, dict(zip(names, shapes, strict=True)), self._evaluate)
+            cached = self._plans[shapes] = (plan, self._backend.compile(plan))
+        self._last_plan = cached[0]
+        return cached
+
+    def _evaluate(self, plan: Plan) -> list[bytes]:
+        """Run a constant-only plan on this session's backend (constant folding)."""
+        outputs = [bytearray(ref.nbytes) for ref in plan.output_refs]
+        self._backend.execute(self._backend.compile(plan), [], [memoryview(o) for o in outputs])
+        return [bytes(o) for o in outputs]
