@@ -33,27 +33,36 @@ class Program:
     graph: Graph
     ops: list[tuple[Node, Op]]
     weight_offsets: dict[str, int] = field(default_factory=dict)
+    value_inputs: set[str] = field(default_factory=set)  # inputs whose values shape the plan
 
 
-def build_plan(program: Program, input_shapes: dict[str, tuple[int, ...]], evaluate: Evaluate) -> Plan:
+def build_plan(
+    program: Program,
+    input_shapes: dict[str, tuple[int, ...]],
+    evaluate: Evaluate,
+    input_values: dict[str, TensorData] | None = None,
+) -> Plan:
+    """input_values: the current values of program.value_inputs (they shape this plan)."""
     graph = program.graph
     infos: dict[str, TensorInfo] = {
         name: TensorInfo(t.dtype, t.shape, t) for name, t in graph.initializers.items()
     }
     for vi in graph.inputs:
-        infos[vi.name] = TensorInfo(vi.dtype, input_shapes[vi.name])
+        infos[vi.name] = TensorInfo(vi.dtype, input_shapes[vi.name], (input_values or {}).get(vi.name))
     lw = Lowering(infos)
     for node, op in program.ops:
         ins = [infos[n] if n else None for n in node.inputs]
         for i in op.value_inputs:
             if i < len(ins) and ins[i] is not None and ins[i].const is None:  # type: ignore[union-attr]
                 raise UnsupportedOpError(
-                    f"{node.describe()}: input {i} ('{node.inputs[i]}') must be a constant or computable from "
-                    "shapes; data-dependent shapes are not supported"
+                    f"{node.describe()}: input {i} ('{node.inputs[i]}') must be a constant or computable "
+                    "from shapes; data-dependent shapes are not supported"
                 )
         outs = op.infer(ins)
         if len(outs) < len([o for o in node.outputs if o]):
-            raise ShapeError(f"{node.describe()}: produces {len(outs)} outputs, graph expects {len(node.outputs)}")
+            raise ShapeError(
+                f"{node.describe()}: produces {len(outs)} outputs, graph expects {len(node.outputs)}"
+            )
         for name, info in zip(node.outputs, outs, strict=False):
             if name:
                 infos[name] = info
@@ -65,7 +74,9 @@ def build_plan(program: Program, input_shapes: dict[str, tuple[int, ...]], evalu
         lw.origin = node.describe()
         op.lower(lw, list(node.inputs), list(node.outputs))
     fuse_steps(lw, protected={o.name for o in graph.outputs})
-    return assemble(lw, [vi.name for vi in graph.inputs], [o.name for o in graph.outputs], program.weight_offsets)
+    return assemble(
+        lw, [vi.name for vi in graph.inputs], [o.name for o in graph.outputs], program.weight_offsets
+    )
 
 
 def _fold(node: Node, op: Op, infos: dict[str, TensorInfo], evaluate: Evaluate) -> None:
@@ -173,7 +184,8 @@ def assemble(lw: Lowering, inputs: list[str], outputs: list[str], weight_offsets
         return TensorRef(buf, off, info.dtype, shape)
 
     steps = [
-        Step(k.kernel, tuple(ref(name, shape) for name, shape in k.tensors), k.params, k.origin) for k in lw.steps
+        Step(k.kernel, tuple(ref(name, shape) for name, shape in k.tensors), k.params, k.origin)
+        for k in lw.steps
     ]
     return Plan(
         steps=steps,

@@ -15,7 +15,7 @@ from . import dtypes
 from .backends import create_backend
 from .compiler import build_plan
 from .errors import InputError
-from .graph import Dim, ValueInfo
+from .graph import Dim, TensorData, ValueInfo
 from .onnx_reader import load_model
 from .plan import Plan
 from .program import prepare
@@ -56,11 +56,14 @@ class InferenceSession:
         self._weights_bytes = len(weights)
         self._backend = create_backend(backend, threads)
         self._backend.set_weights(memoryview(weights))
-        self._plans: dict[tuple[tuple[int, ...], ...], tuple[Plan, Any]] = {}
+        self._plans: dict[tuple, tuple[Plan, Any]] = {}
         self._last_plan: Plan | None = None
         graph = self._model.graph
-        if all(vi.shape is not None and all(isinstance(d, int) for d in vi.shape) for vi in graph.inputs):
-            self._plan_for(tuple(tuple(vi.shape) for vi in graph.inputs))  # type: ignore[arg-type]
+        static = all(
+            vi.shape is not None and all(isinstance(d, int) for d in vi.shape) for vi in graph.inputs
+        )
+        if static and not self._program.value_inputs:  # build the only plan now: errors surface at load
+            self.plan_for_shapes({vi.name: tuple(vi.shape) for vi in graph.inputs})  # type: ignore[arg-type]
 
     @property
     def backend(self) -> str:
@@ -77,13 +80,17 @@ class InferenceSession:
 
     def memory_report(self) -> MemoryReport:
         plan = self._last_plan
-        return MemoryReport(self._weights_bytes, plan.arena_bytes if plan else 0, plan.intermediate_bytes if plan else 0)
+        return MemoryReport(
+            self._weights_bytes, plan.arena_bytes if plan else 0, plan.intermediate_bytes if plan else 0
+        )
 
     def plan_for_shapes(self, shapes: dict[str, tuple[int, ...]]) -> Plan:
         """The plan for given input shapes (built on first use); exposed for `webinfer info`."""
-        return self._plan_for(tuple(tuple(shapes[vi.name]) for vi in self._model.graph.inputs))[0]
+        return self._plan_for({name: (tuple(shape), None) for name, shape in shapes.items()})[0]
 
-    def run(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None) -> list[Any]:
+    def run(
+        self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None
+    ) -> list[Any]:
         graph = self._model.graph
         expected = {vi.name for vi in graph.inputs}
         unknown = sorted(set(input_feed) - expected)
@@ -93,7 +100,12 @@ class InferenceSession:
         if missing:
             raise InputError(f"missing input(s) {missing}")
         feeds = [to_input(vi, input_feed[vi.name]) for vi in graph.inputs]
-        plan, compiled = self._plan_for(tuple(f.shape for f in feeds))
+        plan, compiled = self._plan_for(
+            {
+                vi.name: (f.shape, bytes(f.buffer) if vi.name in self._program.value_inputs else None)
+                for vi, f in zip(graph.inputs, feeds, strict=True)
+            }
+        )
         outputs = [new_output(ref.dtype, plan.output_refs[j].shape) for j, ref in enumerate(plan.output_refs)]
         self._backend.execute(compiled, [f.buffer for f in feeds], [o.buffer for o in outputs])
         names = [o.name for o in graph.outputs]
@@ -104,12 +116,19 @@ class InferenceSession:
                 raise InputError(f"unknown output name '{name}'; the model's outputs are {names}")
         return [outputs[names.index(name)].value for name in output_names]
 
-    def _plan_for(self, shapes: tuple[tuple[int, ...], ...]) -> tuple[Plan, Any]:
-        cached = self._plans.get(shapes)
+    def _plan_for(self, inputs: dict[str, tuple[tuple[int, ...], bytes | None]]) -> tuple[Plan, Any]:
+        """Plans are cached per input shapes (and values of inputs that decide shapes)."""
+        key = tuple(inputs[vi.name] for vi in self._model.graph.inputs)
+        cached = self._plans.get(key)
         if cached is None:
-            names = [vi.name for vi in self._model.graph.inputs]
-            plan = build_plan(self._program, dict(zip(names, shapes, strict=True)), self._evaluate)
-            cached = self._plans[shapes] = (plan, self._backend.compile(plan))
+            shapes = {name: shape for name, (shape, _) in inputs.items()}
+            values = {
+                vi.name: TensorData(vi.dtype, inputs[vi.name][0], memoryview(inputs[vi.name][1]))  # type: ignore[arg-type]
+                for vi in self._model.graph.inputs
+                if inputs[vi.name][1] is not None
+            }
+            plan = build_plan(self._program, shapes, self._evaluate, values)
+            cached = self._plans[key] = (plan, self._backend.compile(plan))
         self._last_plan = cached[0]
         return cached
 

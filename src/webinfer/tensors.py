@@ -34,11 +34,14 @@ def to_input(vi: ValueInfo, value: Any) -> Feed:
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     if array.dtype != np.dtype(expected.numpy_name):
         raise InputError(
-            f"input '{vi.name}' has dtype {array.dtype}, expected {expected.numpy_name} ({expected.onnx_type})"
+            f"input '{vi.name}' has dtype {array.dtype}, "
+            f"expected {expected.numpy_name} ({expected.onnx_type})"
         )
     if vi.shape is not None:
         if array.ndim != len(vi.shape):
-            raise InputError(f"input '{vi.name}' has rank {array.ndim} {array.shape}, expected rank {len(vi.shape)}")
+            raise InputError(
+                f"input '{vi.name}' has rank {array.ndim} {array.shape}, expected rank {len(vi.shape)}"
+            )
         for axis, (got, want) in enumerate(zip(array.shape, vi.shape, strict=True)):
             if isinstance(want, int) and want >= 0 and got != want:
                 raise InputError(

@@ -3,4 +3,14 @@
 from . import conv, elementwise, linear, reduce, shape_ops
 from .registry import Op, TensorInfo, create, supported_ops
 
-__all__ = ["Op", "TensorInfo", "conv", "create", "elementwise", "linear", "reduce", "shape_ops", "supported_ops"]
+__all__ = [
+    "Op",
+    "TensorInfo",
+    "conv",
+    "create",
+    "elementwise",
+    "linear",
+    "reduce",
+    "shape_ops",
+    "supported_ops",
+]

@@ -33,7 +33,8 @@ def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> tuple[i
     pad = len(out_shape) - len(shape)
     own = contiguous_strides(shape)
     return tuple(
-        0 if i < pad or shape[i - pad] == 1 and out_shape[i] != 1 else own[i - pad] for i in range(len(out_shape))
+        0 if i < pad or (shape[i - pad] == 1 and out_shape[i] != 1) else own[i - pad]
+        for i in range(len(out_shape))
     )
 
 

@@ -64,7 +64,9 @@ class Windowed(Op):
                 out = -(-spatial[i] // strides[i])
                 total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dils[i] + 1 - spatial[i])
                 small = total // 2
-                begin[i], end[i] = (small, total - small) if self.auto_pad == "SAME_UPPER" else (total - small, small)
+                begin[i], end[i] = (
+                    (small, total - small) if self.auto_pad == "SAME_UPPER" else (total - small, small)
+                )
         ceil = self.ceil and self.auto_pad == "NOTSET"
         out = tuple(
             _out_size(spatial[i], kernel[i], strides[i], dils[i], begin[i], end[i], ceil) for i in range(n)
@@ -85,7 +87,7 @@ class Conv(Windowed):
         self.group = int(self.attr("group", 1))
 
     def infer(self, ins):
-        x, w, b = (ins + [None])[:3]
+        x, w, b = self.padded(ins, 3)
         assert x is not None and w is not None
         if x.dtype != DType.FLOAT or w.dtype != DType.FLOAT:
             raise self.unsupported("float32 only")
@@ -93,7 +95,7 @@ class Conv(Windowed):
             raise self.fail(f"X {x.shape} and W {w.shape} ranks do not fit")
         N, C = x.shape[:2]
         M, Cg = w.shape[:2]
-        if self.group < 1 or C != Cg * self.group or M % self.group:
+        if self.group < 1 or Cg * self.group != C or M % self.group:
             raise self.fail(f"channels C={C}, W {w.shape} do not fit group={self.group}")
         if self.kernel_attr and tuple(self.kernel_attr) != w.shape[2:]:
             raise self.fail(f"kernel_shape {self.kernel_attr} differs from W {w.shape}")
@@ -112,7 +114,9 @@ class Conv(Windowed):
             (*self.as_2d(begin, 0), *self.as_2d(end, 0)), self.as_2d(dils, 1),
             int(has_bias), 0, int(Act.NONE),
         )  # fmt: skip
-        tensors = [_view_2d(lw, x), _view_2d(lw, w)] + ([ins[2]] if has_bias else []) + [_view_2d(lw, outs[0])]
+        tensors = (
+            [_view_2d(lw, x), _view_2d(lw, w)] + ([ins[2]] if has_bias else []) + [_view_2d(lw, outs[0])]
+        )
         lw.step(Kernel.CONV, tensors, params)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..dtypes import DType
+from ..graph import TensorData
 from ..kernels import Act, BinaryParams, BinOp, CastParams, Kernel, UnaryParams, WhereParams
 from ..lowering import Lowering
 from .common import broadcast_shapes, broadcast_strides, coalesce, contiguous_strides
@@ -50,15 +51,22 @@ class Unary(Op):
     def infer(self, ins):
         x = ins[0]
         assert x is not None
+        if self.act == Act.NEG and x.dtype in (DType.INT32, DType.INT64):
+            return [TensorInfo(x.dtype, x.shape)]  # lowered as 0 - x
         if x.dtype not in _FLOATS:
             raise self.unsupported(f"dtype {DType(x.dtype).name} (float32 only)")
         if self.act == Act.CLIP and self.opset >= 11:
-            lo, hi = (ins + [None, None])[1:3]
+            lo, hi = self.padded(ins, 3)[1:]
             self.alpha = float(lo.values()[0]) if lo is not None else -math.inf
             self.beta = float(hi.values()[0]) if hi is not None else math.inf
         return [TensorInfo(x.dtype, x.shape)]
 
     def lower(self, lw: Lowering, ins, outs):
+        dtype = lw.info(ins[0]).dtype
+        if dtype != DType.FLOAT:
+            zero = lw.const(TensorData.from_values(dtype, (), [0]))
+            binary_step(lw, BinOp.SUB, zero, ins[0], outs[0])
+            return
         params = UnaryParams(int(self.act), self.alpha, self.beta)
         lw.step(Kernel.UNARY, [ins[0], outs[0]], params, inplace_ok=True)
 
@@ -73,7 +81,7 @@ def strided_operands(lw: Lowering, operands: list[str], out: str) -> tuple[tuple
 
 @register
 class Binary(Op):
-    op_types = ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater", "And", "Or")
+    op_types = ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "And", "Or")
     _OPS = {
         "Add": BinOp.ADD, "Sub": BinOp.SUB, "Mul": BinOp.MUL, "Div": BinOp.DIV, "Pow": BinOp.POW,
         "Max": BinOp.MAX, "Min": BinOp.MIN, "Equal": BinOp.EQUAL, "Less": BinOp.LESS,
@@ -82,8 +90,6 @@ class Binary(Op):
     _NUMERIC = (DType.FLOAT, DType.INT32, DType.INT64)
 
     def parse(self, node):
-        if node.op_type in ("Max", "Min") and len(node.inputs) != 2:
-            raise self.unsupported(f"{len(node.inputs)} inputs (only 2 are supported)")
         if self.opset < 7 and self.attr("broadcast", 0):
             raise self.unsupported("legacy broadcast attribute (opset < 7)")
         self.op = self._OPS[node.op_type]
@@ -95,6 +101,8 @@ class Binary(Op):
         allowed = (DType.BOOL,) if logical else self._NUMERIC
         if a.dtype not in allowed or (b.dtype not in allowed):
             raise self.unsupported(f"dtypes {DType(a.dtype).name}, {DType(b.dtype).name}")
+        if self.op == BinOp.POW and a.dtype != DType.FLOAT:
+            raise self.unsupported(f"Pow with a {DType(a.dtype).name} base (float32 only)")
         if a.dtype != b.dtype and self.op != BinOp.POW:
             raise self.fail(f"input dtypes differ ({DType(a.dtype).name} vs {DType(b.dtype).name})")
         shape = broadcast_shapes(a.shape, b.shape)
@@ -107,9 +115,47 @@ class Binary(Op):
             cast = lw.temp(lw.info(a).dtype, lw.shape(b))
             lw.step(Kernel.CAST, [b, cast], CastParams())
             b = cast
-        dims, (sa, sb) = strided_operands(lw, [a, b], outs[0])
-        same = lw.shape(a) == lw.shape(outs[0]) and lw.info(a).dtype == lw.info(outs[0]).dtype
-        lw.step(Kernel.BINARY, [a, b, outs[0]], BinaryParams(int(self.op), dims, sa, sb), inplace_ok=same)
+        binary_step(lw, self.op, a, b, outs[0])
+
+
+def binary_step(lw: Lowering, op: BinOp, a: str, b: str, out: str) -> None:
+    dims, (sa, sb) = strided_operands(lw, [a, b], out)
+    same = lw.shape(a) == lw.shape(out) and lw.info(a).dtype == lw.info(out).dtype
+    lw.step(Kernel.BINARY, [a, b, out], BinaryParams(int(op), dims, sa, sb), inplace_ok=same)
+
+
+@register
+class Variadic(Op):
+    """Max, Min, Sum, Mean over any number of broadcast inputs: a chain of BINARY steps."""
+
+    op_types = ("Max", "Min", "Sum", "Mean")
+    _OPS = {"Max": BinOp.MAX, "Min": BinOp.MIN, "Sum": BinOp.ADD, "Mean": BinOp.ADD}
+
+    def infer(self, ins):
+        xs = [t for t in ins if t is not None]
+        if not xs or any(t.dtype != xs[0].dtype for t in xs) or xs[0].dtype not in Binary._NUMERIC:
+            raise self.unsupported("inputs must share one numeric dtype")
+        if self.node.op_type == "Mean" and xs[0].dtype != DType.FLOAT:
+            raise self.unsupported("Mean of integers")
+        return [TensorInfo(xs[0].dtype, broadcast_shapes(*(t.shape for t in xs)))]
+
+    def lower(self, lw: Lowering, ins, outs):
+        op, out = self._OPS[self.node.op_type], outs[0]
+        info = lw.info(out)
+        if len(ins) == 1:
+            lw.step(Kernel.UNARY if info.dtype == DType.FLOAT else Kernel.CAST, [ins[0], out],
+                    UnaryParams(int(Act.NONE)) if info.dtype == DType.FLOAT else CastParams())  # fmt: skip
+            return
+        mean = self.node.op_type == "Mean"
+        acc = ins[0]
+        for i, x in enumerate(ins[1:], start=2):
+            last = i == len(ins) and not mean
+            dst = out if last else lw.temp(info.dtype, broadcast_shapes(lw.shape(acc), lw.shape(x)))
+            binary_step(lw, op, acc, x, dst)
+            acc = dst
+        if mean:
+            scale = lw.const(TensorData.from_values(DType.FLOAT, (), [1.0 / len(ins)]))
+            binary_step(lw, BinOp.MUL, acc, scale, out)
 
 
 @register

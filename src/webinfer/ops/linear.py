@@ -67,7 +67,7 @@ class Gemm(Op):
         self.trans_b = int(self.attr("transB", 0))
 
     def infer(self, ins):
-        a, b, c = (ins + [None])[:3]
+        a, b, c = self.padded(ins, 3)
         assert a is not None and b is not None
         if a.dtype != DType.FLOAT or b.dtype != DType.FLOAT:
             raise self.unsupported("float32 only")
@@ -77,9 +77,8 @@ class Gemm(Op):
         K2, N = b.shape[::-1] if self.trans_b else b.shape
         if K != K2:
             raise self.fail(f"inner dims differ: {K} vs {K2}")
-        if c is not None:
-            if broadcast_shapes(c.shape, (M, N)) != (M, N):
-                raise self.fail(f"C {c.shape} does not broadcast to {(M, N)}")
+        if c is not None and broadcast_shapes(c.shape, (M, N)) != (M, N):
+            raise self.fail(f"C {c.shape} does not broadcast to {(M, N)}")
         return [TensorInfo(DType.FLOAT, (M, N))]
 
     def lower(self, lw: Lowering, ins, outs):
@@ -97,7 +96,7 @@ class Gemm(Op):
 
 def bias_mode(shape: tuple[int, ...], M: int, N: int) -> BiasMode:
     """How a bias broadcast to (M, N) is laid out; it must already be known to broadcast."""
-    rows, cols = ((1, 1) + tuple(shape))[-2:]
+    rows, cols = (1, 1, *shape)[-2:]
     if rows * cols == 1:
         return BiasMode.SCALAR
     if rows == 1:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 from ..dtypes import DType
-from ..kernels import Kernel, LayerNormParams, ReduceOp, ReduceParams, SoftmaxParams
+from ..graph import TensorData
+from ..kernels import Act, BinOp, Kernel, LayerNormParams, ReduceOp, ReduceParams, SoftmaxParams, UnaryParams
 from ..lowering import Lowering
 from .common import contiguous_strides, normalize_axis
+from .elementwise import binary_step
 from .registry import Op, TensorInfo, register
 from .shape_ops import copy_step
 
@@ -92,8 +94,6 @@ class LayerNormalization(Op):
     op_types = ("LayerNormalization",)
 
     def parse(self, node):
-        if len([o for o in node.outputs if o]) > 1:
-            raise self.unsupported("the Mean/InvStdDev outputs")
         self.epsilon = float(self.attr("epsilon", 1e-5))
 
     def infer(self, ins):
@@ -105,12 +105,33 @@ class LayerNormalization(Op):
         n = math.prod(x.shape[self.axis :])
         for t in ins[1:3]:
             if t is not None and math.prod(t.shape) != n:
-                raise self.unsupported(f"scale/bias {t.shape} not covering the normalised dims {x.shape[self.axis:]}")
-        return [TensorInfo(x.dtype, x.shape)]
+                raise self.unsupported(
+                    f"scale/bias {t.shape} not covering the normalised dims {x.shape[self.axis :]}"
+                )
+        stats = (*x.shape[: self.axis], *(1,) * (len(x.shape) - self.axis))
+        return [TensorInfo(x.dtype, x.shape), TensorInfo(x.dtype, stats), TensorInfo(x.dtype, stats)]
 
     def lower(self, lw: Lowering, ins, outs):
         shape = lw.shape(ins[0])
+        outer, n = math.prod(shape[: self.axis]), math.prod(shape[self.axis :])
         has_bias = len(ins) > 2 and bool(ins[2])
-        params = LayerNormParams(math.prod(shape[: self.axis]), math.prod(shape[self.axis :]), self.epsilon,
-                                 int(has_bias))  # fmt: skip
+        params = LayerNormParams(outer, n, self.epsilon, int(has_bias))
         lw.step(Kernel.LAYERNORM, [*ins[: 3 if has_bias else 2], outs[0]], params)
+        if any(outs[1:]):
+            self._statistics(lw, ins[0], [*outs, "", ""][1:3], outer, n)
+
+    def _statistics(self, lw: Lowering, x: str, outs: list[str], outer: int, n: int) -> None:
+        """The optional Mean and InvStdDev outputs, from existing kernels (rarely asked for)."""
+        stats = lw.info(x).shape[: self.axis] + (1,) * (len(lw.shape(x)) - self.axis)
+        mean, inv = (name or lw.temp(DType.FLOAT, stats) for name in outs)
+        mean_of = ReduceParams(int(ReduceOp.MEAN), outer, n, 1)
+        lw.step(Kernel.REDUCE, [x, mean], mean_of)
+        diff, sq, var, std = (lw.temp(DType.FLOAT, s) for s in (lw.shape(x), lw.shape(x), stats, stats))
+        binary_step(lw, BinOp.SUB, x, mean, diff)
+        binary_step(lw, BinOp.MUL, diff, diff, sq)
+        lw.step(Kernel.REDUCE, [sq, var], mean_of)
+        binary_step(
+            lw, BinOp.ADD, var, lw.const(TensorData.from_values(DType.FLOAT, (), [self.epsilon])), std
+        )
+        lw.step(Kernel.UNARY, [std, std], UnaryParams(int(Act.SQRT)))
+        lw.step(Kernel.UNARY, [std, inv], UnaryParams(int(Act.RECIPROCAL)))

@@ -39,6 +39,11 @@ class Op:
         raise NotImplementedError
 
     # helpers for subclasses
+    @staticmethod
+    def padded(ins: list[TensorInfo | None], n: int) -> list[TensorInfo | None]:
+        """The first n inputs, None standing for the omitted optional ones."""
+        return [*ins, *[None] * n][:n]
+
     def attr(self, name: str, default: Any = None) -> Any:
         return self.node.attrs.get(name, default)
 
@@ -79,4 +84,3 @@ def create(node: Node, opsets: dict[str, int]) -> Op:
 
 def supported_ops() -> list[str]:
     return sorted(op for _, op in _REGISTRY)
-

@@ -63,7 +63,10 @@ class Flatten(View):
     def infer(self, ins):
         x = ins[0]
         assert x is not None
-        axis = normalize_axis(int(self.attr("axis", 1)), len(x.shape) + 1)
+        axis = int(self.attr("axis", 1))
+        axis = axis + len(x.shape) if axis < 0 else axis
+        if not 0 <= axis <= len(x.shape):
+            raise self.fail(f"axis {self.attr('axis')} out of range for rank {len(x.shape)}")
         return self.out(x, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
 
 
@@ -81,7 +84,11 @@ class Squeeze(View):
             axes = self.attr("axes")
         if self.node.op_type == "Squeeze":
             rank = len(x.shape)
-            drop = {normalize_axis(a, rank) for a in axes} if axes else {i for i, d in enumerate(x.shape) if d == 1}
+            drop = (
+                {normalize_axis(a, rank) for a in axes}
+                if axes
+                else {i for i, d in enumerate(x.shape) if d == 1}
+            )
             if any(x.shape[i] != 1 for i in drop):
                 raise self.fail(f"cannot squeeze axes {sorted(drop)} of {x.shape}")
             return self.out(x, [d for i, d in enumerate(x.shape) if i not in drop])
@@ -97,19 +104,18 @@ class Squeeze(View):
 
 @register
 class Identity(View):
-    op_types = ("Identity", "Dropout")
+    """Identity, and Dropout at inference: the data passes through, the mask is all true."""
 
-    def parse(self, node):
-        if len([o for o in node.outputs if o]) > 1:
-            raise self.unsupported("the mask output")
+    op_types = ("Identity", "Dropout")
+    value_inputs = (2,)  # Dropout's training_mode
 
     def infer(self, ins):
         x = ins[0]
         assert x is not None
-        if self.node.op_type == "Dropout" and len(ins) > 2 and ins[2] is not None:
-            if ins[2].const is None or any(ins[2].values()):
-                raise self.unsupported("training_mode (only inference is supported)")
-        return [TensorInfo(x.dtype, x.shape)]
+        if self.node.op_type == "Dropout" and len(ins) > 2 and ins[2] is not None and any(ins[2].values()):
+            raise self.unsupported("training_mode (only inference is supported)")
+        mask = TensorData.from_values(DType.BOOL, x.shape, [True] * math.prod(x.shape))
+        return [TensorInfo(x.dtype, x.shape), TensorInfo(DType.BOOL, x.shape, mask)][: len(self.node.outputs)]
 
 
 class Source(Op):
@@ -127,12 +133,16 @@ class Shape(Source):
         x = ins[0]
         assert x is not None
         if self.node.op_type == "Size":
-            return [TensorInfo(DType.INT64, (), TensorData.from_values(DType.INT64, (), [math.prod(x.shape)]))]
+            return [
+                TensorInfo(DType.INT64, (), TensorData.from_values(DType.INT64, (), [math.prod(x.shape)]))
+            ]
         rank = len(x.shape)
         start = max(0, min(rank, _wrap(int(self.attr("start", 0)), rank)))
         end = max(0, min(rank, _wrap(int(self.attr("end", rank)), rank)))
         dims = list(x.shape[start:end])
-        return [TensorInfo(DType.INT64, (len(dims),), TensorData.from_values(DType.INT64, (len(dims),), dims))]
+        return [
+            TensorInfo(DType.INT64, (len(dims),), TensorData.from_values(DType.INT64, (len(dims),), dims))
+        ]
 
 
 def _wrap(i: int, n: int) -> int:
@@ -199,7 +209,9 @@ class Transpose(Op):
     def lower(self, lw: Lowering, ins, outs):
         in_strides = contiguous_strides(lw.shape(ins[0]))
         out_shape = lw.shape(outs[0])
-        copy_step(lw, ins[0], outs[0], out_shape, [in_strides[p] for p in self.perm], contiguous_strides(out_shape))
+        copy_step(
+            lw, ins[0], outs[0], out_shape, [in_strides[p] for p in self.perm], contiguous_strides(out_shape)
+        )
 
 
 @register
@@ -211,8 +223,14 @@ class Concat(Op):
         rank = len(xs[0].shape)
         self.axis = normalize_axis(int(self.attr("axis", 0)), rank)
         for t in xs:
-            if len(t.shape) != rank or t.dtype != xs[0].dtype or any(
-                a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape, strict=True)) if i != self.axis
+            if (
+                len(t.shape) != rank
+                or t.dtype != xs[0].dtype
+                or any(
+                    a != b
+                    for i, (a, b) in enumerate(zip(t.shape, xs[0].shape, strict=True))
+                    if i != self.axis
+                )
             ):
                 raise self.fail(f"inputs {[t.shape for t in xs]} do not concatenate on axis {self.axis}")
         shape = list(xs[0].shape)
@@ -278,7 +296,7 @@ class Slice(Op):
             starts, ends = self.attr("starts"), self.attr("ends")
             axes, steps = self.attr("axes"), None
         else:
-            vals = [[int(v) for v in t.values()] if t is not None else None for t in (ins + [None] * 5)[1:5]]
+            vals = [[int(v) for v in t.values()] if t is not None else None for t in self.padded(ins, 5)[1:]]
             starts, ends, axes, steps = vals
         axes = axes if axes is not None else list(range(len(starts)))
         steps = steps if steps is not None else [1] * len(starts)
@@ -326,7 +344,8 @@ class Gather(Op):
 
     def lower(self, lw: Lowering, ins, outs):
         shape = lw.shape(ins[0])
-        params = GatherParams(math.prod(shape[: self.axis]), shape[self.axis], math.prod(shape[self.axis + 1 :]),
+        inner = math.prod(shape[self.axis + 1 :])
+        params = GatherParams(math.prod(shape[: self.axis]), shape[self.axis], inner,
                               math.prod(lw.shape(ins[1])))  # fmt: skip
         lw.step(Kernel.GATHER, [ins[0], ins[1], outs[0]], params)
 

@@ -102,7 +102,9 @@ def _conv_addend(lw: Lowering, p: KStep, other: str) -> tuple[ConvParams, int] |
     if shape == out_shape and not c.has_residual:
         return dataclasses.replace(c, has_residual=1), 2 + c.has_bias
     channels = out_shape[1]
-    per_channel = math.prod(shape) == channels and (1, channels, *(1,) * (len(out_shape) - 2))[-len(shape) :] == shape
+    per_channel = (
+        math.prod(shape) == channels and (1, channels, *(1,) * (len(out_shape) - 2))[-len(shape) :] == shape
+    )
     if per_channel and not c.has_bias and not c.has_residual:
         return dataclasses.replace(c, has_bias=1), 2
     return None
