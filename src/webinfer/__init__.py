@@ -5,6 +5,7 @@ from .errors import (
     InputError,
     ModelLoadError,
     ShapeError,
+    UnsupportedModelError,
     UnsupportedOpError,
     WebinferError,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "ModelLoadError",
     "NodeArg",
     "ShapeError",
+    "UnsupportedModelError",
     "UnsupportedOpError",
     "WebinferError",
 ]

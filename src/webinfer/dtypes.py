@@ -48,6 +48,7 @@ _INFO: dict[DType, DTypeInfo] = {
 }
 
 _BY_NUMPY = {info.numpy_name: dt for dt, info in _INFO.items()}
+_BY_ONNX_TYPE = {info.onnx_type: dt for dt, info in _INFO.items()}
 
 
 def info(dtype: int) -> DTypeInfo:
@@ -64,6 +65,11 @@ def is_known(dtype: int) -> bool:
 
 def from_numpy_name(name: str) -> DType:
     return _BY_NUMPY[name]
+
+
+def from_onnx_type(onnx_type: str) -> DType:
+    """'tensor(float)' -> DType.FLOAT."""
+    return _BY_ONNX_TYPE[onnx_type]
 
 
 def name(dtype: int) -> str:

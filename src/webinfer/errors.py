@@ -13,6 +13,11 @@ class UnsupportedOpError(WebinferError):
     """A node uses an operator (or an operator variant) that no selected backend implements."""
 
 
+class UnsupportedModelError(ModelLoadError, UnsupportedOpError):
+    """The file is valid ONNX but uses a feature webinfer does not implement (non-tensor values,
+    sparse or string tensors, exotic element types); catchable as either parent."""
+
+
 class ShapeError(WebinferError):
     """Shapes or dtypes in the graph are inconsistent, so no plan can be built."""
 

@@ -15,7 +15,7 @@ from . import dtypes
 from .backends import create_backend
 from .compiler import build_plan
 from .errors import InputError
-from .graph import Dim, TensorData, ValueInfo
+from .graph import Dim, Model, TensorData, ValueInfo
 from .onnx_reader import load_model
 from .plan import Plan
 from .program import prepare
@@ -64,6 +64,10 @@ class InferenceSession:
         )
         if static and not self._program.value_inputs:  # build the only plan now: errors surface at load
             self.plan_for_shapes({vi.name: tuple(vi.shape) for vi in graph.inputs})  # type: ignore[arg-type]
+
+    @property
+    def model(self) -> Model:
+        return self._model
 
     @property
     def backend(self) -> str:

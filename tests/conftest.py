@@ -1,0 +1,23 @@
+"""Shared fixtures: the generated model set that scripts/make_models.py builds into .models/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webinfer.testing import MODEL_NAMES, ensure_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The model set, (re)built first when missing or made by another version of the builder."""
+    return ensure_models(ROOT)
+
+
+@pytest.fixture(params=MODEL_NAMES)
+def model_name(request: pytest.FixtureRequest) -> str:
+    """Runs the requesting test once per model of the set."""
+    return request.param

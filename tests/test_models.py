@@ -1,0 +1,93 @@
+"""Whole models against onnxruntime, the independent oracle (its outputs are precomputed by the builder).
+
+Metric: for every output, relative error max|webinfer - onnxruntime| / max|onnxruntime| <= 1e-4. It is
+scale-free, so one bound fits logits and hidden states, and the builder guarantees outputs are not
+degenerate (std between 1e-2 and 1e2) so the bound is meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import webinfer
+from webinfer.testing import DIGITS_TEST, load_samples, model_path, rel_error
+
+TOLERANCE = 1e-4
+# (backend, threads): the reference backend, and the native one multi- and single-threaded
+CONFIGS = [("reference", None), ("native", None), ("native", 1)]
+CONFIG_IDS = ["reference", "native", "native-1thread"]
+
+
+def assert_matches(got: Sequence[np.ndarray], want: dict[str, np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for actual, (name, expected) in zip(got, want.items(), strict=True):
+        actual = np.asarray(actual)
+        assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape), name
+        error = rel_error(actual, expected)
+        assert error <= TOLERANCE, f"{name}: relative error {error:.2e} > {TOLERANCE}"
+
+
+@pytest.mark.parametrize(("backend", "threads"), CONFIGS, ids=CONFIG_IDS)
+def test_outputs_match_onnxruntime(
+    models_dir: Path, model_name: str, backend: str, threads: int | None
+) -> None:
+    """Every saved sample on one session, then the first again: BERT's and the MLP's samples differ in
+    (batch, seq) shape, so the session must re-plan for new shapes and still be right on a shape it saw."""
+    samples = load_samples(models_dir, model_name)
+    session = webinfer.InferenceSession(
+        str(model_path(models_dir, model_name)), backend=backend, threads=threads
+    )
+    for sample in [*samples, samples[0]]:
+        assert_matches(session.run(None, sample.feeds), sample.outputs)
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_digits_accuracy_matches_onnxruntime(models_dir: Path, backend: str, record_property) -> None:
+    """The trained LeNet on the whole digits test split in one batch: same predictions as onnxruntime."""
+    with np.load(models_dir / DIGITS_TEST) as data:
+        x, labels, expected = data["x"], data["y"], data["logits"]
+    session = webinfer.InferenceSession(str(model_path(models_dir, "lenet_digits")), backend=backend)
+    (logits,) = session.run(None, {"input": x})
+    predicted, oracle_predicted = np.asarray(logits).argmax(1), expected.argmax(1)
+    accuracy, oracle_accuracy = np.mean(predicted == labels), np.mean(oracle_predicted == labels)
+    agreement = np.mean(predicted == oracle_predicted)
+    record_property("digits_accuracy", float(accuracy))
+    print(
+        f"digits test accuracy ({len(labels)} images): "
+        f"webinfer {accuracy:.2%}, onnxruntime {oracle_accuracy:.2%}"
+    )
+    assert agreement >= 0.995
+    assert abs(accuracy - oracle_accuracy) <= 1 - agreement
+    assert rel_error(np.asarray(logits), expected) <= TOLERANCE
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_bytes_model_and_selected_outputs(models_dir: Path, backend: str) -> None:
+    """A model given as bytes; run() returns just the requested outputs, in the requested order."""
+    sample = load_samples(models_dir, "bert_tiny")[1]
+    session = webinfer.InferenceSession(model_path(models_dir, "bert_tiny").read_bytes(), backend=backend)
+    for names in (["pooler_output"], ["pooler_output", "last_hidden_state"]):
+        assert_matches(session.run(names, sample.feeds), {n: sample.outputs[n] for n in names})
+
+
+def concrete(shape: Sequence[int | str | None]) -> list[int | None]:
+    """A shape with every symbolic or unknown dimension as None (only concrete sizes must agree)."""
+    return [d if isinstance(d, int) else None for d in shape]
+
+
+def test_io_metadata_matches_onnxruntime(models_dir: Path, model_name: str) -> None:
+    path = str(model_path(models_dir, model_name))
+    session = webinfer.InferenceSession(path)
+    oracle = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for got, want in (
+        (session.get_inputs(), oracle.get_inputs()),
+        (session.get_outputs(), oracle.get_outputs()),
+    ):
+        assert [(a.name, a.type, concrete(a.shape)) for a in got] == [
+            (b.name, b.type, concrete(b.shape)) for b in want
+        ]
