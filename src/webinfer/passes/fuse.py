@@ -14,6 +14,8 @@ from collections import Counter
 from ..kernels import Act, BiasMode, BinaryParams, BinOp, ConvParams, GemmParams, Kernel, UnaryParams
 from ..lowering import KStep, Lowering
 
+_FUSING = (Kernel.GEMM, Kernel.CONV)
+
 
 def fuse_steps(lw: Lowering, protected: set[str]) -> None:
     """Rewrite lw.steps in place. `protected` tensors (graph outputs) are never fused away."""
@@ -24,25 +26,28 @@ def fuse_steps(lw: Lowering, protected: set[str]) -> None:
     position = {id(step): i for i, step in enumerate(lw.steps)}
     kept: list[KStep] = []
     for step in lw.steps:
-        x = _single_input_from_producer(step, producer, uses)
-        fused = x is not None and _absorb(lw, producer[x], step, x, position, producer)
-        if fused:
-            p = producer.pop(x)  # type: ignore[arg-type]
-            producer[step.output] = p
+        for x in _inputs_from_producers(step, producer, uses, position):
+            if _absorb(lw, producer[x], step, x, position, producer):
+                producer[step.output] = producer.pop(x)
+                break
         else:
             kept.append(step)
     lw.steps = kept
 
 
-def _single_input_from_producer(step: KStep, producer: dict[str, KStep], uses: Counter[str]) -> str | None:
-    """The input of `step` made by a GEMM/CONV step and read by nothing else, if there is one."""
+def _inputs_from_producers(
+    step: KStep, producer: dict[str, KStep], uses: Counter[str], position: dict[int, int]
+) -> list[str]:
+    """Inputs of `step` made by a GEMM/CONV step and read by nothing else, latest producer first
+    (an Add of two conv outputs fuses into the later conv, the earlier one being ready by then)."""
     if step.kernel not in (Kernel.UNARY, Kernel.BINARY):
-        return None
-    for name in step.reads:
-        p = producer.get(name)
-        if p is not None and p.kernel in (Kernel.GEMM, Kernel.CONV) and uses[name] == 1:
-            return name
-    return None
+        return []
+    found = [
+        name
+        for name in dict.fromkeys(step.reads)
+        if (p := producer.get(name)) is not None and p.kernel in _FUSING and uses[name] == 1
+    ]
+    return sorted(found, key=lambda name: -position[id(producer[name])])
 
 
 def _absorb(
