@@ -72,6 +72,24 @@ def from_onnx_type(onnx_type: str) -> DType:
     return _BY_ONNX_TYPE[onnx_type]
 
 
+_FORMATS = {"f": DType.FLOAT, "d": DType.DOUBLE, "e": DType.FLOAT16, "b": DType.INT8, "B": DType.UINT8,
+            "?": DType.BOOL, "h": DType.INT16, "H": DType.UINT16}  # fmt: skip
+_SIGNED_INTS = {4: DType.INT32, 8: DType.INT64}
+_UNSIGNED_INTS = {4: DType.UINT32, 8: DType.UINT64}
+
+
+def format_dtype(fmt: str, itemsize: int) -> int | None:
+    """The element type of a buffer-protocol format ('f', '<q', 'l', ...); C long varies by platform."""
+    fmt = fmt.lstrip("@=<")
+    if fmt in _FORMATS:
+        return _FORMATS[fmt]
+    if fmt in ("i", "l", "q", "n"):
+        return _SIGNED_INTS.get(itemsize)
+    if fmt in ("I", "L", "Q", "N"):
+        return _UNSIGNED_INTS.get(itemsize)
+    return None
+
+
 def name(dtype: int) -> str:
     try:
         return DType(dtype).name.lower()
