@@ -84,5 +84,7 @@ def test_engine_imports_and_plans_without_numpy():
     )
     src = str(Path(webinfer.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": src}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
     assert out.split() == ["1", "GEMM", str(W.nbytes)]
