@@ -48,13 +48,16 @@ def test_truncated_model(backend, cut):
 def test_garbage_and_missing_file(backend, tmp_path):
     with pytest.raises(webinfer.ModelLoadError):
         webinfer.InferenceSession(b"\xff" * 64, backend=backend)
-    with pytest.raises(webinfer.ModelLoadError, match="nope.onnx"):
+    with pytest.raises(webinfer.ModelLoadError, match=r"nope\.onnx"):
         webinfer.InferenceSession(str(tmp_path / "nope.onnx"), backend=backend)
 
 
 def test_unsupported_op_names_op_and_node(backend):
     data = _model(
-        [helper.make_node("Relu", ["x"], ["r"], name="first"), helper.make_node("Hardmax", ["r"], ["y"], name="hm")],
+        [
+            helper.make_node("Relu", ["x"], ["r"], name="first"),
+            helper.make_node("Hardmax", ["r"], ["y"], name="hm"),
+        ],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
     )
@@ -106,6 +109,8 @@ def test_gather_index_out_of_range_is_an_error(backend):
         [numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(5, 2), "table")],
     )
     session = webinfer.InferenceSession(data, backend=backend)
-    np.testing.assert_array_equal(session.run(None, {"idx": np.array([4, -1, 0])})[0], [[8, 9], [8, 9], [0, 1]])
+    np.testing.assert_array_equal(
+        session.run(None, {"idx": np.array([4, -1, 0])})[0], [[8, 9], [8, 9], [0, 1]]
+    )
     with pytest.raises(webinfer.BackendError, match="5"):
         session.run(None, {"idx": np.array([0, 5, 1])})

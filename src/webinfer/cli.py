@@ -24,7 +24,9 @@ def _parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _concrete_shapes(session: InferenceSession, given: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+def _concrete_shapes(
+    session: InferenceSession, given: dict[str, tuple[int, ...]]
+) -> dict[str, tuple[int, ...]]:
     """Declared input shapes, symbolic dims taken from --shape or else 1."""
     return {
         arg.name: given.get(arg.name, tuple(d if isinstance(d, int) else 1 for d in arg.shape))
@@ -54,10 +56,15 @@ def cmd_info(args: argparse.Namespace) -> None:
     report = session.memory_report()
     kernels = Counter(step.kernel.name for step in plan.steps)
     print(f"backend   {session.backend}")
-    print(f"plan      for {shapes}: {len(plan.steps)} steps: " + ", ".join(f"{k} x{n}" for k, n in kernels.most_common()))
+    print(
+        f"plan      for {shapes}: {len(plan.steps)} steps: "
+        + ", ".join(f"{k} x{n}" for k, n in kernels.most_common())
+    )
     saving = report.intermediate_bytes / report.arena_bytes if report.arena_bytes else 1.0
-    print(f"memory    weights {_mib(report.weights_bytes)}; arena peak {_mib(report.arena_bytes)} "
-          f"for intermediates totalling {_mib(report.intermediate_bytes)} ({saving:.1f}x shared)")  # fmt: skip
+    print(
+        f"memory    weights {_mib(report.weights_bytes)}; arena peak {_mib(report.arena_bytes)} "
+        f"for intermediates totalling {_mib(report.intermediate_bytes)} ({saving:.1f}x shared)"
+    )
 
 
 def _feeds(session: InferenceSession, args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -71,7 +78,9 @@ def _feeds(session: InferenceSession, args: argparse.Namespace) -> dict[str, np.
         if arg.name in given:
             continue
         if not args.random:
-            raise WebinferError(f"no value for input '{arg.name}': pass --input {arg.name}=FILE.npy or --random")
+            raise WebinferError(
+                f"no value for input '{arg.name}': pass --input {arg.name}=FILE.npy or --random"
+            )
         dtype = np.dtype(dtypes.info(dtypes.from_onnx_type(arg.type)).numpy_name)
         shape = shapes[arg.name]
         if dtype.kind == "f":
@@ -96,8 +105,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"; median of {len(times) - 1} more {statistics.median(times[1:]) * 1e3:.2f} ms", end="")
     print()
     for arg, value in zip(session.get_outputs(), outputs, strict=True):
-        flat = value.reshape(-1)
-        print(f"{arg.name}: {value.dtype}{list(value.shape)} first values {np.array2string(flat[:6], precision=5)}")
+        head = np.array2string(value.reshape(-1)[:6], precision=5)
+        print(f"{arg.name}: {value.dtype}{list(value.shape)} first values {head}")
         if args.save:
             np.save(f"{args.save}{arg.name}.npy", value)
 
@@ -105,14 +114,21 @@ def cmd_run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webinfer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func, helptext in (("info", cmd_info, "describe a model and its plan"),
-                                 ("run", cmd_run, "run a model and time it")):  # fmt: skip
+    for name, func, helptext in (
+        ("info", cmd_info, "describe a model and its plan"),
+        ("run", cmd_run, "run a model and time it"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model")
         p.add_argument("--backend", default="auto", help="auto, native or reference")
         p.add_argument("--threads", type=int, default=None)
-        p.add_argument("--shape", action="append", default=[], metavar="NAME=D0,D1,...",
-                       help="concrete shape of an input with symbolic dims")  # fmt: skip
+        p.add_argument(
+            "--shape",
+            action="append",
+            default=[],
+            metavar="NAME=D0,D1,...",
+            help="concrete shape of an input with symbolic dims",
+        )
         p.set_defaults(func=func)
         if name == "run":
             p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy")
