@@ -19,6 +19,7 @@ from .kernels import CopyParams, Kernel
 from .lowering import Lowering
 from .ops import Op, TensorInfo
 from .passes.fuse import fuse_steps
+from .passes.gelu import fuse_gelu
 from .plan import ARENA, CONSTS, FIRST_IO, WEIGHTS, Plan, Step, TensorRef
 from .planner import Buffer, align, place
 
@@ -73,7 +74,9 @@ def build_plan(
             continue
         lw.origin = node.describe()
         op.lower(lw, list(node.inputs), list(node.outputs))
-    fuse_steps(lw, protected={o.name for o in graph.outputs})
+    protected = {o.name for o in graph.outputs}
+    fuse_gelu(lw, protected)
+    fuse_steps(lw, protected)
     return assemble(
         lw, [vi.name for vi in graph.inputs], [o.name for o in graph.outputs], program.weight_offsets
     )
