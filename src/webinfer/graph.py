@@ -15,13 +15,11 @@ from . import dtypes
 Dim = int | str | None  # concrete size, symbolic name, or unknown
 
 
-@dataclass
-class TensorData:
-    """A constant tensor: little-endian bytes, usually a zero-copy view into the model file."""
+class Sized:
+    """Element count and byte size of anything with a dtype and a concrete shape."""
 
     dtype: int
     shape: tuple[int, ...]
-    data: memoryview
 
     @property
     def numel(self) -> int:
@@ -30,6 +28,15 @@ class TensorData:
     @property
     def nbytes(self) -> int:
         return self.numel * dtypes.info(self.dtype).itemsize
+
+
+@dataclass
+class TensorData(Sized):
+    """A constant tensor: little-endian bytes, usually a zero-copy view into the model file."""
+
+    dtype: int
+    shape: tuple[int, ...]
+    data: memoryview
 
     @classmethod
     def from_values(cls, dtype: int, shape: tuple[int, ...], values: list[Any]) -> TensorData:

@@ -25,7 +25,7 @@ import struct
 from array import array
 from dataclasses import dataclass, field, fields
 
-from . import dtypes
+from .graph import Sized
 from .kernels import PARAMS_OF, Kernel
 
 MAGIC = 0x5749504C  # "WIPL"
@@ -34,19 +34,11 @@ ARENA, WEIGHTS, CONSTS, FIRST_IO = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
-class TensorRef:
+class TensorRef(Sized):
     buffer: int
     offset: int  # bytes
     dtype: int
     shape: tuple[int, ...]
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return self.numel * dtypes.info(self.dtype).itemsize
 
     def view(self, shape: tuple[int, ...]) -> TensorRef:
         """The same bytes seen with another shape of equal element count (kernel-specific layouts)."""

@@ -120,6 +120,16 @@ class Conv(Windowed):
         lw.step(Kernel.CONV, tensors, params)
 
 
+def _float_nc(op: Op, x: TensorInfo | None) -> TensorInfo:
+    """The input of a pooling op: float32, [N, C, spatial...]."""
+    assert x is not None
+    if x.dtype != DType.FLOAT:
+        raise op.unsupported("float32 only")
+    if len(x.shape) < 3:
+        raise op.fail(f"input rank {len(x.shape)} < 3")
+    return x
+
+
 def _view_2d(lw: Lowering, name: str) -> tuple[str, tuple[int, ...]]:
     shape = lw.shape(name)
     return (name, shape if len(shape) == 4 else (*shape[:2], 1, *shape[2:]))
@@ -141,12 +151,7 @@ class Pool(Windowed):
             raise self.fail("dilations need opset 19")
 
     def infer(self, ins):
-        x = ins[0]
-        assert x is not None
-        if x.dtype != DType.FLOAT:
-            raise self.unsupported("float32 only")
-        if len(x.shape) < 3:
-            raise self.fail(f"input rank {len(x.shape)} < 3")
+        x = _float_nc(self, ins[0])
         out, *_ = self.geometry(x.shape[2:], tuple(self.kernel_attr))
         return [TensorInfo(DType.FLOAT, (*x.shape[:2], *out))]
 
@@ -166,12 +171,7 @@ class GlobalPool(Op):
     op_types = ("GlobalAveragePool", "GlobalMaxPool")
 
     def infer(self, ins):
-        x = ins[0]
-        assert x is not None
-        if x.dtype != DType.FLOAT:
-            raise self.unsupported("float32 only")
-        if len(x.shape) < 3:
-            raise self.fail(f"input rank {len(x.shape)} < 3")
+        x = _float_nc(self, ins[0])
         return [TensorInfo(DType.FLOAT, (*x.shape[:2], *(1,) * (len(x.shape) - 2)))]
 
     def lower(self, lw: Lowering, ins, outs):
