@@ -21,3 +21,19 @@ def models_dir() -> Path:
 def model_name(request: pytest.FixtureRequest) -> str:
     """Runs the requesting test once per model of the set."""
     return request.param
+
+
+_SUMMARY: list[str] = []
+
+
+@pytest.fixture
+def summary_line():
+    """Lines a test wants shown at the end of the run even when its output is captured (counts)."""
+    return _SUMMARY.append
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _SUMMARY:
+        terminalreporter.section("webinfer summary")
+        for line in _SUMMARY:
+            terminalreporter.write_line(line)

@@ -23,18 +23,22 @@ CONFIGS = [("reference", None), ("native", None), ("native", 1)]
 CONFIG_IDS = ["reference", "native", "native-1thread"]
 
 
-def assert_matches(got: Sequence[np.ndarray], want: dict[str, np.ndarray]) -> None:
+def assert_matches(got: Sequence[np.ndarray], want: dict[str, np.ndarray]) -> float:
+    """Checks every output; returns the largest relative error."""
     assert len(got) == len(want)
+    worst = 0.0
     for actual, (name, expected) in zip(got, want.items(), strict=True):
         actual = np.asarray(actual)
         assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape), name
         error = rel_error(actual, expected)
         assert error <= TOLERANCE, f"{name}: relative error {error:.2e} > {TOLERANCE}"
+        worst = max(worst, error)
+    return worst
 
 
 @pytest.mark.parametrize(("backend", "threads"), CONFIGS, ids=CONFIG_IDS)
 def test_outputs_match_onnxruntime(
-    models_dir: Path, model_name: str, backend: str, threads: int | None
+    models_dir: Path, model_name: str, backend: str, threads: int | None, summary_line
 ) -> None:
     """Every saved sample on one session, then the first again: BERT's and the MLP's samples differ in
     (batch, seq) shape, so the session must re-plan for new shapes and still be right on a shape it saw."""
@@ -42,12 +46,15 @@ def test_outputs_match_onnxruntime(
     session = webinfer.InferenceSession(
         str(model_path(models_dir, model_name)), backend=backend, threads=threads
     )
+    errors = []
     for sample in [*samples, samples[0]]:
-        assert_matches(session.run(None, sample.feeds), sample.outputs)
+        errors.append(assert_matches(session.run(None, sample.feeds), sample.outputs))
+    summary_line(f"[{backend}{'' if threads is None else f', {threads} thread'}] {model_name}: "
+                 f"max relative error vs onnxruntime {max(errors):.1e}")  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", ["reference", "native"])
-def test_digits_accuracy_matches_onnxruntime(models_dir: Path, backend: str, record_property) -> None:
+def test_digits_accuracy_matches_onnxruntime(models_dir: Path, backend: str, summary_line) -> None:
     """The trained LeNet on the whole digits test split in one batch: same predictions as onnxruntime."""
     with np.load(models_dir / DIGITS_TEST) as data:
         x, labels, expected = data["x"], data["y"], data["logits"]
@@ -56,10 +63,9 @@ def test_digits_accuracy_matches_onnxruntime(models_dir: Path, backend: str, rec
     predicted, oracle_predicted = np.asarray(logits).argmax(1), expected.argmax(1)
     accuracy, oracle_accuracy = np.mean(predicted == labels), np.mean(oracle_predicted == labels)
     agreement = np.mean(predicted == oracle_predicted)
-    record_property("digits_accuracy", float(accuracy))
-    print(
-        f"digits test accuracy ({len(labels)} images): "
-        f"webinfer {accuracy:.2%}, onnxruntime {oracle_accuracy:.2%}"
+    summary_line(
+        f"[{backend}] digits CNN test accuracy ({len(labels)} images): "
+        f"webinfer {accuracy:.2%}, onnxruntime {oracle_accuracy:.2%}, agreement {agreement:.2%}"
     )
     assert agreement >= 0.995
     assert abs(accuracy - oracle_accuracy) <= 1 - agreement

@@ -97,7 +97,7 @@ def _array(value):
 
 
 @pytest.mark.parametrize("backend", ["reference", "native"])
-def test_onnx_node_conformance(backend: str) -> None:
+def test_onnx_node_conformance(backend: str, summary_line) -> None:
     reason = unavailable_reason(backend)
     if reason:
         pytest.fail(f"backend {backend} unavailable: {reason}")
@@ -111,8 +111,8 @@ def test_onnx_node_conformance(backend: str) -> None:
             failures.append(f"{case.name}: {result}")
         elif status == "unsupported" and case.float32 and not excluded(case.name):
             unexpected.append(f"{case.name}: {result}")
-    print(
-        f"\n[{backend}] ONNX node cases with registered ops: {len(cases())}; passed {counts['passed']}, "
+    summary_line(
+        f"[{backend}] ONNX node cases with registered ops: {len(cases())}; passed {counts['passed']}, "
         f"failed {counts['failed']}, not-supported {counts['unsupported']}"
     )
     assert not failures, "\n".join(failures)

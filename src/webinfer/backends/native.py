@@ -12,11 +12,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .. import dtypes
-from ..dtypes import DType
 from ..errors import BackendError
-from ..kernels import BinOp, Kernel
 from ..plan import CONSTS, FIRST_IO, WEIGHTS, Plan, Step, serialize
+from . import ckernels
 from .base import Backend
 
 try:
@@ -28,33 +26,6 @@ else:
     _IMPORT_ERROR = None
 
 ISAS = {"generic": 0, "avx2": 1, "avx512": 2}
-_F32_ONLY = {
-    Kernel.UNARY,
-    Kernel.GEMM,
-    Kernel.CONV,
-    Kernel.POOL,
-    Kernel.REDUCE,
-    Kernel.SOFTMAX,
-    Kernel.LAYERNORM,
-    Kernel.BATCHNORM,
-}
-_NUMERIC = {DType.FLOAT, DType.INT32, DType.INT64}
-
-
-def _binary_unsupported(op: int, a: int, b: int, y: int) -> str | None:
-    """The C kernel's dtype rules (csrc/plan.c binary_types_ok)."""
-    name = BinOp(op).name
-    if a != b:
-        return f"{name} operands differ in dtype"
-    if op in (BinOp.AND, BinOp.OR):
-        ok = a == y == DType.BOOL
-    elif op >= BinOp.EQUAL:
-        ok = y == DType.BOOL and (a in _NUMERIC or (op == BinOp.EQUAL and a == DType.BOOL))
-    else:
-        ok = a in _NUMERIC and y == a
-    return None if ok else f"{name} on {dtypes.name(a)} -> {dtypes.name(y)} is not implemented natively"
-
-
 def _alloc(nbytes: int) -> Any:
     """A 64-byte aligned C buffer, freed with its Python owner."""
     ptr = lib.wi_alloc(nbytes)
@@ -108,22 +79,7 @@ class NativeBackend(Backend):
         return next(name for name, value in ISAS.items() if value == code)
 
     def unsupported(self, step: Step) -> str | None:
-        codes = [t.dtype for t in step.tensors]
-        unknown = [c for c in codes if not dtypes.is_known(c)]
-        if unknown:
-            return f"{step.kernel.name} cannot handle dtype {dtypes.name(unknown[0])}"
-        if any(len(t.shape) > 8 for t in step.tensors):
-            return f"{step.kernel.name} tensors have more than 8 dims"
-        params: Any = step.params
-        if step.kernel in _F32_ONLY and any(c != DType.FLOAT for c in codes):
-            return f"{step.kernel.name} is float32-only natively"
-        if step.kernel in (Kernel.CONV, Kernel.POOL) and len(params.kernel) != 2:
-            return f"{step.kernel.name} supports 2-D windows only natively"
-        if step.kernel == Kernel.BINARY:
-            return _binary_unsupported(params.op, *codes)
-        if step.kernel == Kernel.GATHER and codes[1] not in (DType.INT32, DType.INT64):
-            return "GATHER indices must be int32 or int64"
-        return None
+        return ckernels.unsupported(step)
 
     def set_weights(self, weights: memoryview) -> None:
         lib.wi_clear_packed(self._ctx)  # weight matrices packed for the GEMM kernels, keyed by address
@@ -133,10 +89,7 @@ class NativeBackend(Backend):
         ffi.memmove(self._weights, src, len(src))
 
     def compile(self, plan: Plan) -> NativePlan:
-        for step in plan.steps:
-            reason = self.unsupported(step)
-            if reason is not None:
-                raise BackendError(f"{step.origin or step.kernel.name}: {reason}")
+        ckernels.check_plan(plan)
         words = serialize(plan.steps)
         consts = _alloc(len(plan.consts))
         ffi.memmove(consts, plan.consts, len(plan.consts))
@@ -154,12 +107,7 @@ class NativeBackend(Backend):
         return compiled
 
     def execute(self, compiled: NativePlan, inputs: list[memoryview], outputs: list[memoryview]) -> None:
-        plan = compiled.plan
-        if len(inputs) != len(plan.input_names) or len(outputs) != len(plan.output_names):
-            raise BackendError(
-                f"plan takes {len(plan.input_names)} inputs and {len(plan.output_names)} outputs, "
-                f"got {len(inputs)} and {len(outputs)}"
-            )
+        ckernels.check_io(compiled.plan, inputs, outputs)
         views = [ffi.from_buffer("uint8_t[]", m) for m in inputs]
         views += [ffi.from_buffer("uint8_t[]", m, require_writable=True) for m in outputs]
         buffers, sizes = compiled.buffers, compiled.sizes
