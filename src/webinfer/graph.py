@@ -49,7 +49,8 @@ class TensorData(Sized):
 
     def tolist(self) -> list[Any]:
         """Flat Python values (used for small int tensors such as shapes and axes)."""
-        return self.data.cast("B").cast(dtypes.info(self.dtype).struct_char).tolist()
+        fmt: Any = dtypes.info(self.dtype).struct_char
+        return self.data.cast("B").cast(fmt).tolist()
 
 
 @dataclass

@@ -119,7 +119,7 @@ def read_varint(view: memoryview, pos: int, offset: int) -> tuple[int, int]:
 
 def varints(view: memoryview, offset: int) -> list[int]:
     """Decode a packed run of varints (unsigned 64-bit values)."""
-    out = []
+    out: list[int] = []
     append = out.append
     pos = 0
     end = len(view)

@@ -65,7 +65,7 @@ def _numpy_input(vi: ValueInfo, value: Any) -> Feed:
         raise _dtype_error(vi, str(array.dtype))
     _check_shape(vi, tuple(array.shape))
     array = np.ascontiguousarray(array)
-    return Feed(tuple(array.shape), memoryview(array).cast("B") if array.size else memoryview(b""), array)
+    return Feed(tuple(array.shape), _bytes_of(array), array)
 
 
 def _buffer_input(vi: ValueInfo, value: Any) -> Feed:
@@ -100,6 +100,11 @@ def new_output(dtype: int, shape: tuple[int, ...]) -> Output:
     info = dtypes.info(dtype)
     if np is not None:
         array = np.empty(shape, dtype=info.numpy_name)
-        return Output(array, memoryview(array).cast("B") if array.size else memoryview(bytearray()))
+        return Output(array, _bytes_of(array))
     raw = memoryview(bytearray(math.prod(shape) * info.itemsize))
     return Output(raw.cast(info.struct_char, shape) if raw.nbytes else raw, raw)
+
+
+def _bytes_of(array: Any) -> memoryview:
+    """A flat byte view of a contiguous numpy array (empty arrays cannot be cast)."""
+    return memoryview(array).cast("B") if array.size else memoryview(bytearray())

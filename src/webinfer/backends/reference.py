@@ -8,6 +8,7 @@ a kernel reads and writes exactly the bytes a compiled backend would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class ReferenceBackend(Backend):
                 f"plan takes {len(plan.input_names)} inputs and {len(plan.output_names)} outputs, "
                 f"got {len(inputs)} and {len(outputs)}"
             )
-        raw = [compiled.arena, self._weights, compiled.consts, *inputs, *outputs]
+        raw: list[Any] = [compiled.arena, self._weights, compiled.consts, *inputs, *outputs]
         buffers = [np.frombuffer(b, np.uint8) for b in raw]  # flat bytes, whatever the buffer's shape
         first_output = FIRST_IO + len(inputs)
         for step in plan.steps:

@@ -57,11 +57,9 @@ def sample_file(name: str, index: int) -> str:
 
 
 def save_sample(path: Path, sample: Sample) -> None:
-    np.savez(
-        path,
-        **{_IN + k: v for k, v in sample.feeds.items()},
-        **{_OUT + k: v for k, v in sample.outputs.items()},
-    )
+    arrays: dict[str, Any] = {_IN + k: v for k, v in sample.feeds.items()}
+    arrays.update({_OUT + k: v for k, v in sample.outputs.items()})
+    np.savez(path, **arrays)
 
 
 def load_manifest(models_dir: Path) -> dict[str, Any]:
