@@ -376,9 +376,12 @@ int64_t wi_conv_scratch(const wi_conv_args *a)
     if (is_depthwise(a)) {
         int64_t hp, wp;
         padded_dims(a, &hp, &wp);
-        return hp * wp * (int64_t)sizeof(float);
+        int64_t plain = hp * wp * (int64_t)sizeof(float), fast = wi_conv_dw_scratch(a);
+        return plain > fast ? plain : fast;
     }
-    return wi_gemm_scratch(a->M / a->group, a->OH * a->OW, a->C / a->group * a->KH * a->KW, !is_pointwise(a));
+    int64_t gemm = wi_gemm_scratch(a->M / a->group, a->OH * a->OW, a->C / a->group * a->KH * a->KW, !is_pointwise(a));
+    int64_t ig = a->w_packed ? wi_conv_igemm_scratch(a) : 0; /* the run's ISA picks the path */
+    return gemm > ig ? gemm : ig;
 }
 
 int32_t wi_conv_2d_f32(wi_context *ctx, const wi_conv_args *a)
@@ -387,10 +390,18 @@ int32_t wi_conv_2d_f32(wi_context *ctx, const wi_conv_args *a)
     conv_job job = {ctx, a, 1};
     if (a->N * a->M * a->OH * a->OW == 0)
         return WI_OK;
+    if (is_depthwise(a) && wi_conv_dw_ok(a, ctx->isa)) {
+        wi_conv_dw(ctx, a);
+        return WI_OK;
+    }
     if (is_depthwise(a)) {
         job.n_chunks = wi_chunks(ctx, planes * a->OH * a->OW * a->KH * a->KW, 1 << 16);
         job.n_chunks = job.n_chunks < planes ? job.n_chunks : planes;
         wi_parallel_for(ctx, job.n_chunks, depthwise_task, &job);
+        return WI_OK;
+    }
+    if (wi_conv_igemm_ok(a, ctx->isa)) {
+        wi_conv_igemm(ctx, a);
         return WI_OK;
     }
     /* many (image, group) GEMMs: one per task; few big ones: each split over the pool */

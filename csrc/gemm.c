@@ -6,7 +6,7 @@
  * the tile is still in L1. Threads get one rectangle of C each (no barriers; the grid that packs the
  * least is chosen). Constant operands may come prepacked (plan.c caches them); with at most
  * WI_GEMM_SMALL_M rows B is not packed at all but streamed in place. Micro-kernels: AVX-512 8x32,
- * AVX2+FMA 6x16 (chosen at run time) and a portable 4x8 one.
+ * AVX2+FMA 6x16 (chosen at run time), wasm SIMD128 2x16 and a portable 4x8 one.
  */
 #include "internal.h"
 #include "threads.h"
@@ -116,8 +116,47 @@ WI_TARGET_AVX2 static void ukernel_avx2(int64_t kc, const float *a, const float 
 AVX512_KERNEL(8)
 #endif
 
+#ifdef __wasm_simd128__
+/* 2x16 for wasm SIMD128: 8 v128 accumulators, four B vectors and one splat A value per k. Engines
+ * give wasm at most 16 vector registers and V8 spills past about 10 accumulators, so taller tiles
+ * lose (V8, this project's measurements: 2x16 ~60 GFLOP/s, 4x8 ~50, 4x12/6x8/4x16 ~30). Relaxed-SIMD
+ * builds fuse the multiply-add. */
+typedef float wi_v4 __attribute__((vector_size(16)));
+#ifdef __wasm_relaxed_simd__
+#define V4_MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4(a, b, c)
+#else
+#define V4_MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+static void ukernel_wasm(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int32_t acc)
+{
+    wi_v4 t[2][4] = {{{0}}}, bv[4], old;
+    for (int64_t k = 0; k < kc; k++, a += 2, b += 16) {
+        __builtin_memcpy(bv, b, sizeof bv);
+        for (int i = 0; i < 2; i++) {
+            wi_v4 ai = {a[i], a[i], a[i], a[i]};
+            for (int j = 0; j < 4; j++)
+                t[i][j] = V4_MADD(ai, bv[j], t[i][j]);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            float *r = c + i * ldc + 4 * j;
+            if (acc) {
+                __builtin_memcpy(&old, r, sizeof old);
+                t[i][j] += old;
+            }
+            __builtin_memcpy(r, &t[i][j], sizeof old);
+        }
+}
+#endif
+
 static ukernel select_ukernel(int32_t isa)
 {
+#ifdef __wasm_simd128__
+    if (isa == WI_ISA_WASM_SIMD)
+        return (ukernel){2, 16, 128, ukernel_wasm};
+#endif
 #if WI_X86
     if (isa >= WI_ISA_AVX512)
         return (ukernel){8, 32, 128, ukernel_avx512_8};

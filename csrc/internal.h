@@ -228,10 +228,22 @@ int64_t wi_softmax_scratch(const wi_softmax_args *a);
 /* Prepacking constant operands (plan.c caches the results in ctx->packed). operand 0 packs the M x K
  * matrix A, 1 the K x N matrix B, whole, for the micro-kernel `isa` selects. */
 #define WI_GEMM_SMALL_M 8 /* up to this many rows, B is read in place instead of packed */
+#define WI_GEMM_KC 256    /* gemm.c's K slice (its KC): a packed operand holds K in slices this deep */
 int64_t wi_gemm_packed_floats(int32_t isa, int32_t operand, int64_t M, int64_t N, int64_t K);
 void wi_gemm_pack_operand(int32_t isa, const wi_gemm_problem *p, int32_t operand, float *dst);
 /* True when conv runs as GEMM (then W can be prepacked as A, see wi_conv_args.w_packed). */
 int wi_conv_uses_gemm(const wi_conv_args *a);
+
+/* Implicit-GEMM conv (conv_igemm.c, x86): whether it runs `a` with `isa` (needs w_packed), its
+ * scratch per thread, and the run. */
+int wi_conv_igemm_ok(const wi_conv_args *a, int32_t isa);
+int64_t wi_conv_igemm_scratch(const wi_conv_args *a);
+void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a);
+
+/* Depthwise conv with AVX-512 (conv_dw.c): the same trio. */
+int wi_conv_dw_ok(const wi_conv_args *a, int32_t isa);
+int64_t wi_conv_dw_scratch(const wi_conv_args *a);
+void wi_conv_dw(wi_context *ctx, const wi_conv_args *a);
 
 /* GEMM core, also used by conv. thread < 0: split over the pool; else run on that thread alone. */
 void wi_gemm_f32(wi_context *ctx, const wi_gemm_problem *p, int32_t thread);

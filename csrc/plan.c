@@ -904,6 +904,8 @@ static int32_t detect_isa(void)
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
         return WI_ISA_GENERIC;
     return __builtin_cpu_supports("avx512f") ? WI_ISA_AVX512 : WI_ISA_AVX2;
+#elif defined(__wasm_simd128__)
+    return WI_ISA_WASM_SIMD;
 #else
     return WI_ISA_GENERIC;
 #endif

@@ -21,7 +21,7 @@ enum {
     WI_ERR_NOMEM = 6
 };
 
-enum { WI_ISA_GENERIC = 0, WI_ISA_AVX2 = 1, WI_ISA_AVX512 = 2 };
+enum { WI_ISA_GENERIC = 0, WI_ISA_AVX2 = 1, WI_ISA_AVX512 = 2, WI_ISA_WASM_SIMD = 3 /* wasm builds only */ };
 
 /* A context owns the thread pool and the scratch memory; use it from one thread at a time. */
 wi_context *wi_create(int32_t n_threads);

@@ -781,3 +781,76 @@ def test_random_corruption_never_crashes() -> None:
         with contextlib.suppress(BackendError):  # either an error or a run, never a crash
             run_words(words)
     assert base[0] == MAGIC
+
+
+# ---- CONV fast paths: implicit GEMM (weights prepacked, M/group > 8) and AVX-512 depthwise ----
+
+# Shapes chosen for the implicit GEMM's modes and edges: 1x1 stride-1 convs read X directly, with
+# output sizes whose last tile is full, 16 wide, or single columns (N % 32 in 0, 1, 5, 8, 9, 17, 25);
+# small outputs go through a packed im2col; the rest through phase planes (virtual columns), with
+# strides 2 and 3, odd sizes, asymmetric pads, dilation, K over one 256-deep slice, M not a multiple
+# of the panel height, groups, batches and every fused epilogue.
+IGEMM_CASES = [
+    dict(N=1, C=16, H=8, W=8, M=24, k=(1, 1)),  # direct, 64 columns
+    dict(N=1, C=20, H=7, W=7, M=9, k=(1, 1), act=Act.RELU),  # direct, 49 = 32 + 16 + 1
+    dict(N=1, C=8, H=5, W=9, M=16, k=(1, 1), residual=True),  # direct, 45 = 32 + 13
+    dict(N=1, C=8, H=1, W=37, M=16, k=(1, 1), bias=False),  # direct, 37 = 32 + 5
+    dict(N=1, C=300, H=5, W=8, M=17, k=(1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),  # direct, K > 256
+    dict(N=2, C=12, H=3, W=3, M=40, k=(1, 1), residual=True, act=Act.RELU),  # direct, 9 columns
+    dict(N=1, C=8, H=5, W=5, M=12, k=(1, 1), act=Act.SIGMOID),  # direct, 25 columns
+    dict(N=1, C=16, H=11, W=11, M=16, k=(1, 1), stride=(2, 2)),  # strided 1x1
+    dict(N=1, C=24, H=7, W=7, M=32, k=(3, 3), pads=(1, 1, 1, 1), act=Act.RELU),  # packed
+    dict(N=1, C=40, H=14, W=14, M=20, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+    dict(N=1, C=9, H=13, W=13, M=16, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1)),  # odd, stride 2
+    dict(N=1, C=16, H=30, W=29, M=24, k=(3, 3), pads=(1, 1, 1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
+    dict(N=1, C=32, H=34, W=33, M=16, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), residual=True),
+    dict(N=1, C=3, H=40, W=38, M=16, k=(7, 7), stride=(2, 2), pads=(3, 3, 3, 3), act=Act.RELU),  # conv1
+    dict(N=1, C=3, H=35, W=35, M=12, k=(3, 3), stride=(2, 2), pads=(0, 0, 1, 1)),  # asymmetric
+    dict(N=1, C=6, H=20, W=21, M=10, k=(3, 3), stride=(1, 2), pads=(0, 2, 1, 0), dil=(2, 3)),
+    dict(N=1, C=5, H=16, W=17, M=12, k=(5, 5), stride=(3, 3), pads=(2, 1, 2, 1)),
+    dict(N=1, C=4, H=9, W=30, M=12, k=(2, 4), pads=(0, 0, 0, 0)),  # valid padding: virtual columns
+    dict(N=1, C=40, H=9, W=9, M=72, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),  # K = 360
+    dict(N=2, C=16, H=12, W=12, M=36, k=(3, 3), pads=(1, 1, 1, 1), group=2, act=Act.GELU),
+    dict(N=1, C=3, H=1, W=70, M=10, k=(1, 5), stride=(1, 2), pads=(0, 2, 0, 2)),  # 1-D
+]
+
+
+@pytest.mark.parametrize("case", IGEMM_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_conv_implicit_gemm(case: dict) -> None:
+    inputs, params, want = conv_case(**case)
+    for isa, threads in product(isas(), THREADS):
+        got = run1(Kernel.CONV, params, inputs, want.shape, threads=threads, isa=isa, weights=(1,))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{isa} threads={threads}")
+
+
+def test_conv_implicit_gemm_large() -> None:
+    """A ResNet-sized layer: several bands, both thread splits, every K slice."""
+    case = dict(N=1, C=64, H=56, W=56, M=64, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU)
+    inputs, params, want = conv_case(**case)
+    for isa, threads in product(isas(), THREADS):
+        got = run1(Kernel.CONV, params, inputs, want.shape, threads=threads, isa=isa, weights=(1,))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{isa} threads={threads}")
+
+
+DEPTHWISE_CASES = [
+    dict(N=1, C=8, H=7, W=7, k=(3, 3), pads=(1, 1, 1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
+    dict(N=1, C=5, H=14, W=14, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
+    dict(N=2, C=3, H=13, W=13, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), residual=True),  # odd
+    dict(N=1, C=4, H=37, W=45, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+    dict(N=1, C=3, H=40, W=66, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), bias=False),  # wide rows
+    dict(N=1, C=3, H=12, W=11, k=(3, 3), pads=(2, 0, 0, 2), act=Act.RELU),  # asymmetric, W == OW
+    dict(N=1, C=3, H=15, W=15, k=(3, 3), pads=(2, 2, 2, 2), dil=(2, 2)),
+    dict(N=1, C=3, H=16, W=16, k=(5, 5), stride=(2, 2), pads=(2, 2, 2, 2), act=Act.HARDSWISH),
+    dict(N=1, C=3, H=17, W=19, k=(3, 3), stride=(3, 3), pads=(1, 1, 1, 1)),
+    dict(N=1, C=3, H=9, W=9, k=(3, 3)),  # valid padding: the portable path
+    dict(N=1, C=2, H=1, W=40, k=(1, 3), pads=(0, 1, 0, 1)),  # 1-D
+    dict(N=1, C=2, H=20, W=20, k=(3, 3), stride=(2, 2), pads=(0, 0, 1, 1)),  # pads after only
+]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_conv_depthwise_fast(case: dict) -> None:
+    inputs, params, want = conv_case(M=case["C"], group=case["C"], **case)
+    for isa, threads, weights in product(isas(), THREADS, [(), (1,)]):
+        got = run1(Kernel.CONV, params, inputs, want.shape, threads=threads, isa=isa, weights=weights)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{isa} threads={threads}")

@@ -15,8 +15,7 @@ from pathlib import Path
 from cffi import FFI
 
 ROOT = Path(__file__).resolve().parents[2]
-CSRC = ROOT / "csrc"
-WASM_ONLY = ("threads_wasm.c",)  # the wasm build swaps threads_pthread.c for these
+CSRC = ROOT / "csrc"  # its files, not csrc/wasm/ (the wasm build's own, see scripts/build_wasm.sh)
 
 
 def api_declarations() -> str:
@@ -33,7 +32,7 @@ def make_builder(absolute: bool) -> FFI:
     (which runs the compiler from its temporary directory) needs absolute ones."""
 
     def paths(pattern: str) -> list[str]:
-        found = sorted(p for p in CSRC.glob(pattern) if p.name not in WASM_ONLY)
+        found = sorted(CSRC.glob(pattern))
         return [str(p if absolute else p.relative_to(ROOT)) for p in found]
 
     ffi = FFI()

@@ -1,4 +1,4 @@
-"""Command line: `webinfer info MODEL` and `webinfer run MODEL`."""
+"""Command line: `webinfer info MODEL`, `webinfer run MODEL` and `webinfer bench MODEL`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from . import dtypes
+from .bench.targets import TARGETS, parse_targets
 from .errors import WebinferError
 from .session import InferenceSession
 
@@ -111,6 +113,56 @@ def cmd_run(args: argparse.Namespace) -> None:
             np.save(f"{args.save}{arg.name}.npy", value)
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench.runner import BenchOptions, default_threads, run_bench  # development tooling
+
+    try:
+        targets = parse_targets(args.targets)
+        threads = tuple(int(n) for n in args.threads.split(",")) if args.threads else default_threads()
+    except ValueError as exc:
+        raise WebinferError(f"bench: {exc}") from None
+    options = BenchOptions(
+        model=Path(args.model),
+        runs=args.runs,
+        max_seconds=args.max_seconds,
+        threads=threads,
+        targets=tuple(targets),
+        json_path=args.json,
+        plots_dir=args.plots,
+        qoe=args.qoe,
+        qoe_seconds=args.qoe_seconds,
+        wheel=args.wheel,
+        chromium_flags=tuple(args.chromium_flag),
+    )
+    run_bench(options)
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run one model on every available target, side by side")
+    p.add_argument("model")
+    p.add_argument("--runs", type=int, default=20, help="timed runs after the warm-up run (default 20)")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="per target: stop timing early past this")
+    p.add_argument("--threads", metavar="N,N", help="thread counts for threaded targets (default: 1,<cores>)")
+    p.add_argument(
+        "--targets",
+        default="all",
+        help="'all' or a comma-separated subset of: " + ", ".join(f"{t.name} ({t.what})" for t in TARGETS),
+    )
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots (matplotlib)")
+    p.add_argument("--qoe", action="store_true", help="also measure page experience (frames, input delay)")
+    p.add_argument("--qoe-seconds", type=float, default=3.0, help="length of each QoE scenario")
+    p.add_argument("--wheel", type=Path, help="pure webinfer wheel (default: newest in wheels/)")
+    p.add_argument(
+        "--chromium-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra Chromium flag (repeatable)",
+    )
+    p.set_defaults(func=cmd_bench)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webinfer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--random", action="store_true", help="random values for inputs not given")
             p.add_argument("--repeat", type=int, default=1)
             p.add_argument("--save", metavar="PREFIX", help="save outputs as PREFIX<name>.npy")
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 
 from ..errors import BackendError
@@ -11,8 +12,11 @@ from .base import Backend
 BACKENDS: dict[str, tuple[str, str]] = {
     "reference": (".reference", "ReferenceBackend"),
     "native": (".native", "NativeBackend"),
+    "wasm": (".wasm", "WasmBackend"),
+    "webgpu": (".webgpu", "WebGPUBackend"),
 }
-AUTO_ORDER = ("native", "reference")
+# Under Pyodide the wasm kernels are the only compiled ones (and numpy is usually absent).
+AUTO_ORDER = ("wasm", "reference") if sys.platform == "emscripten" else ("native", "wasm", "reference")
 
 
 def backend_class(name: str) -> type[Backend]:

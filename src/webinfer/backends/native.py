@@ -26,6 +26,8 @@ else:
     _IMPORT_ERROR = None
 
 ISAS = {"generic": 0, "avx2": 1, "avx512": 2}
+
+
 def _alloc(nbytes: int) -> Any:
     """A 64-byte aligned C buffer, freed with its Python owner."""
     ptr = lib.wi_alloc(nbytes)

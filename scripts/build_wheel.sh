@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build the pure wheel wheels/webinfer-<version>-py3-none-any.whl: the Python engine plus the
+# WebAssembly kernels (package data), without the cffi extension. It is what Pyodide installs with
+# micropip; natively it runs on the wasm backend (wasmtime) or the numpy reference backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-${VENV:-.venv}/bin/python}"
+
+bash scripts/build_wasm.sh
+# From a clean copy of the sources: the native build's build/lib and egg-info would smuggle the
+# extension in.
+rm -rf build/pure wheels/webinfer-*-py3-none-any.whl
+mkdir -p build/pure wheels
+tar -c --exclude='*.so' --exclude=__pycache__ --exclude='*.egg-info' pyproject.toml setup.py README.md src |
+    tar -x -C build/pure
+WEBINFER_PURE=1 "$PY" -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation \
+    -w wheels build/pure
+"$PY" - <<'CHECK'
+import sys
+import zipfile
+from pathlib import Path
+
+(wheel,) = Path("wheels").glob("webinfer-*-py3-none-any.whl")
+names = zipfile.ZipFile(wheel).namelist()
+wasm = sorted(n for n in names if n.endswith(".wasm"))
+native = [n for n in names if n.endswith((".so", ".pyd"))]
+if wasm != ["webinfer/wasm/webinfer_relaxed.wasm", "webinfer/wasm/webinfer_simd.wasm"] or native:
+    sys.exit(f"{wheel}: wrong contents (wasm {wasm}, native {native}); is the package-data entry "
+             "for wasm/*.wasm in pyproject.toml?")
+print(f"built {wheel} ({wheel.stat().st_size} bytes)")
+CHECK

@@ -1,0 +1,114 @@
+"""The few WebGPU calls the backend makes, behind one class each adapter implements.
+
+Natively the adapter is wgpu-py (`wgpu_native.py`); in the browser it is navigator.gpu through
+Pyodide's JS FFI. Everything else (code generation, planning of bindings, tuning) is written once
+against this interface. Buffers, pipelines and bind groups are opaque handles of the adapter.
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class GPUUnavailable(Exception):
+    """No usable WebGPU adapter here; the message says why (shown by `available()`)."""
+
+
+class BufferKind(Enum):
+    STORAGE = 0  # kernel data: read/written by shaders, written from the host, copied from
+    UNIFORM = 1  # per-step parameters, written once from the host
+    READBACK = 2  # mappable for reading: the destination of the one copy back per run
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The device limits code generation and binding layout must respect."""
+
+    max_binding_bytes: int  # maxStorageBufferBindingSize
+    max_buffer_bytes: int
+    binding_alignment: int  # minStorageBufferOffsetAlignment
+    uniform_alignment: int  # minUniformBufferOffsetAlignment
+    workgroup_bytes: int  # maxComputeWorkgroupStorageSize
+    workgroup_invocations: int  # maxComputeInvocationsPerWorkgroup
+    groups_per_dim: int  # maxComputeWorkgroupsPerDimension
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One bind-group entry: a range of a buffer (offset aligned to the limit's alignment)."""
+
+    binding: int
+    buffer: Any
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    pipeline: Any
+    bind_group: Any
+    groups: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Copy:
+    src: Any
+    src_offset: int
+    dst: Any
+    dst_offset: int
+    size: int
+
+
+class GPU(ABC):
+    """A WebGPU device. Pipelines are memoised by source, so equal shaders compile once."""
+
+    name: str  # the adapter, for messages and as the tuning-cache key
+    limits: Limits
+
+    def __init__(self) -> None:
+        self._pipelines: dict[str, Any] = {}
+
+    def pipeline(self, wgsl: str) -> Any:
+        """The compute pipeline of a shader whose entry point is `main` (layout derived from it)."""
+        found = self._pipelines.get(wgsl)
+        if found is None:
+            found = self._pipelines[wgsl] = self._compile(wgsl)
+        return found
+
+    @abstractmethod
+    def _compile(self, wgsl: str) -> Any:
+        """Create the shader module and its compute pipeline; raise ValueError with the compiler's
+        message when the source is rejected."""
+
+    @abstractmethod
+    def buffer(self, size: int, kind: BufferKind) -> Any:
+        """A zero-filled buffer of `size` bytes (a multiple of 4)."""
+
+    @abstractmethod
+    def write(self, buffer: Any, offset: int, data: bytes | memoryview) -> None:
+        """Queue a host-to-buffer copy (offset and length multiples of 4); it precedes the next submit."""
+
+    @abstractmethod
+    def bind_group(self, pipeline: Any, bindings: list[Binding]) -> Any:
+        """The bind group 0 of `pipeline` over the given ranges."""
+
+    @abstractmethod
+    def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
+        """One command encoder: one compute pass with the dispatches in order, then the copies; one submit."""
+
+    @abstractmethod
+    def read(self, buffer: Any, size: int) -> memoryview:
+        """The first `size` bytes of a READBACK buffer once the submitted work is done."""
+
+
+def open_gpu() -> GPU:
+    """The process's device (requested once): wgpu-py natively; raises GPUUnavailable with the reason."""
+    if sys.platform == "emscripten":
+        raise GPUUnavailable("the browser adapter (navigator.gpu under Pyodide) is not implemented yet")
+    from .wgpu_native import open_device
+
+    return open_device()

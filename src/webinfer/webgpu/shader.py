@@ -1,0 +1,113 @@
+"""What a kernel generator produces (Shader) and the helpers every generator builds it with (Target).
+
+A generator names the step's tensors (their accessor names), picks a template and fills it; Target
+adds the prelude, the grid and the bookkeeping the runtime needs (per-tensor start offsets, whether
+the shader reports errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..kernels import Act
+from ..plan import Step
+from .gpu import Limits
+from .wgsl import Operand, f32, render, source, u32
+
+FLAT_WG = 64  # threads per workgroup of the one-thread-per-element kernels (flat.wgsl)
+ROW_WG_MAX = 256  # threads per workgroup of the one-workgroup-per-row kernels (rows.wgsl)
+
+# act(x) of kernels.Act as WGSL over x (math.wgsl's helpers); {a}, {b}: the act's alpha and beta
+ACTS = {
+    Act.NONE: "x",
+    Act.RELU: "max(x, 0.0)",
+    Act.SIGMOID: "sigmoid(x)",
+    Act.TANH: "tanh_f32(x)",
+    Act.ERF: "erf_f32(x)",
+    Act.GELU: "gelu(x)",
+    Act.GELU_TANH: "0.5 * x * (1.0 + tanh_f32(0.7978845608028654 * (x + 0.044715 * x * x * x)))",
+    Act.SQRT: "sqrt(x)",
+    Act.EXP: "exp(x)",
+    Act.LOG: "log(x)",
+    Act.ABS: "abs(x)",
+    Act.NEG: "-x",
+    Act.RECIPROCAL: "1.0 / x",
+    Act.HARDSIGMOID: "clamp({a} * x + {b}, 0.0, 1.0)",
+    Act.HARDSWISH: "x * clamp(x / 6.0 + 0.5, 0.0, 1.0)",
+    Act.CLIP: "min(max(x, {a}), {b})",
+    Act.LEAKYRELU: "select({a} * x, x, x >= 0.0)",
+    Act.FLOOR: "floor(x)",
+    Act.CEIL: "ceil(x)",
+}
+
+
+def act(code: int, alpha: float, beta: float) -> str:
+    return ACTS[Act(code)].format(a=f32(alpha), b=f32(beta))
+
+
+@dataclass(frozen=True)
+class Shader:
+    """A step's WGSL, its grid, and what the runtime must provide for it."""
+
+    source: str
+    groups: tuple[int, int, int]
+    operands: tuple[Operand, ...]  # in the step's tensor order
+    starts: tuple[int, ...]  # elements to add to each tensor's offset (COPY's starts)
+    status: bool  # reports run-time errors
+
+
+@dataclass(frozen=True)
+class Target:
+    """A step to generate for: its tensors' binding slots (one per GPU buffer) and the device limits."""
+
+    step: Step
+    slots: tuple[int, ...]
+    limits: Limits
+
+    def operands(self, names: list[str], raw: tuple[str, ...] = ()) -> tuple[Operand, ...]:
+        """The step's tensors under `names` (in order); the last one is the output."""
+        last = len(self.step.tensors) - 1
+        return tuple(
+            Operand(name, t.dtype, slot, i == last, name in raw)
+            for i, (name, t, slot) in enumerate(zip(names, self.step.tensors, self.slots, strict=True))
+        )
+
+    def grid(self, n: int, per_group: int) -> tuple[int, int, int]:
+        """Workgroups for n items, folded into a second dimension past the per-dimension limit."""
+        groups, limit = max(1, -(-n // per_group)), self.limits.groups_per_dim
+        return (groups, 1, 1) if groups <= limit else (limit, -(-groups // limit), 1)
+
+    def shader(
+        self,
+        names: list[str],
+        body: str,
+        groups: tuple[int, int, int],
+        includes: tuple[str, ...] = (),
+        raw: tuple[str, ...] = (),
+        starts: tuple[int, ...] = (),
+        status: bool = False,
+    ) -> Shader:
+        operands = self.operands(names, raw)
+        text = source(list(operands), body, includes, status)
+        return Shader(text, groups, operands, starts or (0,) * len(operands), status)
+
+    def flat(
+        self,
+        names: list[str],
+        template: str,
+        n: int,
+        includes: tuple[str, ...] = (),
+        raw: tuple[str, ...] = (),
+        starts: tuple[int, ...] = (),
+        status: bool = False,
+        **values: object,
+    ) -> Shader:
+        """A one-thread-per-element kernel over n elements (flat.wgsl)."""
+        body = render(template, N=u32(n), **values)
+        return self.shader(names, body, self.grid(n, FLAT_WG), ("flat", *includes), raw, starts, status)
+
+    def rows(self, names: list[str], template: str, rows: int, n: int, inner: int, **values: object) -> Shader:
+        """A one-workgroup-per-row kernel (rows.wgsl) over rows of n elements at stride `inner`."""
+        wg = min(ROW_WG_MAX, 1 << max(0, n - 1).bit_length())
+        helpers = render("rows", WG=u32(wg), N=u32(n), INNER=u32(inner), ROWS=u32(rows))
+        return self.shader(names, helpers + render(template, **values), self.grid(rows, 1))

@@ -1,0 +1,217 @@
+"""Tile sizes of the GEMM/CONV shader: a small search space, a default rule, a tuner and its cache.
+
+The best tiles depend on the adapter (a GPU wants 128x128 tiles of 256 threads, lavapipe on two CPU
+cores something else entirely) and on the problem's shape, so each distinct (adapter, op signature)
+is timed once, within a time budget per plan, and the winner is kept in a JSON file in the user's
+cache directory. Without tuning (or once the budget is spent) `default_tile` decides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from .gpu import Limits
+
+BUDGET_ENV = "WEBINFER_WEBGPU_TUNE"  # seconds of tuning per plan; 0 disables tuning
+DEFAULT_BUDGET_S = 5.0
+CACHE_ENV = "WEBINFER_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A TM x TN output tile per workgroup, TK deep per step; each thread computes WM x WN results."""
+
+    tm: int
+    tn: int
+    tk: int
+    wm: int
+    wn: int
+
+    @property
+    def threads(self) -> int:
+        return (self.tm // self.wm) * (self.tn // self.wn)
+
+    def fits(self, limits: Limits) -> bool:
+        """Within the device's limits, and shaped as gemm.wgsl assumes: every thread copies the same
+        number of tile elements, always of one B column."""
+        shared = (self.tm + self.tn + 8) * self.tk * 4
+        copies = (self.tm * self.tk) % self.threads == 0 and (self.tk * self.tn) % self.threads == 0
+        shaped = copies and self.threads % self.tn == 0 and self.wn in (4, 8) and self.tm % 4 == 0
+        return shaped and self.threads <= limits.workgroup_invocations and shared <= limits.workgroup_bytes
+
+
+# (tm, tn, tk, wm, wn): wn is 4 or 8 (vec4 accumulators), tm and tn multiples of 4.
+SPACE = tuple(
+    Tile(*t)
+    for t in (
+        (128, 128, 8, 8, 8),
+        (128, 128, 16, 8, 8),
+        (128, 64, 8, 8, 4),
+        (64, 128, 8, 4, 8),
+        (64, 64, 8, 4, 4),
+        (64, 64, 16, 4, 4),
+        (64, 64, 16, 8, 4),
+        (64, 64, 16, 4, 8),
+        (64, 64, 32, 8, 8),
+        (128, 32, 16, 8, 4),
+        (32, 128, 16, 4, 8),
+        (64, 32, 16, 4, 4),
+        (32, 64, 16, 4, 4),
+        (32, 64, 16, 2, 4),
+        (32, 32, 16, 4, 4),
+        (32, 32, 32, 4, 4),
+        (16, 128, 16, 2, 8),
+        (16, 64, 16, 2, 4),
+        (16, 64, 32, 4, 4),
+        (8, 128, 16, 2, 4),
+        (8, 64, 32, 1, 4),
+        (8, 32, 32, 1, 4),
+        (4, 128, 32, 1, 4),
+        (4, 64, 32, 1, 4),
+    )
+)
+# The untuned choices, largest first: the first plausible one that the device can run. The last
+# fits any WebGPU device (64 threads, 10 KiB of workgroup memory).
+DEFAULTS = (
+    Tile(128, 128, 8, 8, 8),
+    Tile(64, 64, 16, 4, 4),
+    Tile(32, 64, 16, 2, 4),
+    Tile(16, 64, 16, 2, 4),
+    Tile(8, 64, 32, 1, 4),
+    Tile(4, 64, 32, 1, 4),
+)
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _plausible(tile: Tile, m: int, n: int) -> bool:
+    """Tiles no more than about twice the matrix (bigger ones compute mostly padding); the largest
+    only for large products, where its few workgroups still fill a GPU."""
+    small = tile.tm <= max(4, _pow2_at_least(m)) and tile.tn <= max(32, _pow2_at_least(n))
+    return small and (tile.tm < 128 or min(m, n) >= 1024)
+
+
+def usable(tile: Tile, m: int, n: int, limits: Limits) -> bool:
+    """The device runs it, and its grid of tiles stays within the workgroups of one dispatch."""
+    grid = max(-(-m // tile.tm), -(-n // tile.tn))
+    return tile.fits(limits) and grid <= limits.groups_per_dim
+
+
+def default_tile(m: int, n: int, limits: Limits) -> Tile:
+    """The untuned choice: the first plausible default, else the largest the device can use."""
+    options = [t for t in DEFAULTS if usable(t, m, n, limits)]
+    if not options:
+        raise ValueError(f"a {m} x {n} product needs more workgroups than one dispatch has")
+    return next((t for t in options if _plausible(t, m, n)), options[0])
+
+
+def candidates(m: int, n: int, limits: Limits) -> list[Tile]:
+    """The default first, then every other plausible tile of the space that the device can use."""
+    first = default_tile(m, n, limits)
+    return [first] + [t for t in SPACE if t != first and usable(t, m, n, limits) and _plausible(t, m, n)]
+
+
+def cache_path() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "webinfer" / "webgpu-tuning.json"
+
+
+def budget_from_env() -> float:
+    """Tuning seconds per plan from $WEBINFER_WEBGPU_TUNE (default 5; 0 turns tuning off)."""
+    value = os.environ.get(BUDGET_ENV, "")
+    try:
+        return max(0.0, float(value)) if value else DEFAULT_BUDGET_S
+    except ValueError:
+        return DEFAULT_BUDGET_S
+
+
+class TuningCache:
+    """{adapter: {signature: [tm, tn, tk, wm, wn]}} in one JSON file; unreadable files count as empty."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._data: dict[str, dict[str, list[int]]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self._data = {}
+
+    def get(self, adapter: str, signature: str) -> Tile | None:
+        found = self._data.get(adapter, {}).get(signature)
+        return Tile(*found) if found else None
+
+    def put(self, adapter: str, signature: str, tile: Tile) -> None:
+        self._data.setdefault(adapter, {})[signature] = list(astuple(tile))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._data, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)  # readers never see half a file
+        except OSError:
+            pass  # a read-only home only costs re-tuning
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One GEMM or CONV to tile: its cache signature and its matrix-product shape."""
+
+    signature: str
+    m: int
+    n: int
+
+
+class Tuner:
+    """Chooses tiles for the problems of one plan within `budget_s` seconds of timing in total."""
+
+    def __init__(self, adapter: str, limits: Limits, cache: TuningCache, budget_s: float) -> None:
+        self.adapter, self.limits, self.cache, self.budget_s = adapter, limits, cache, budget_s
+        self.spent_s = 0.0
+        self._timings: list[float] = []  # seconds each timing took, compilation included
+
+    def choose(self, problems: list[Problem], measure: Callable[[Problem, Tile], float]) -> list[Tile]:
+        """A tile per problem: cached, else timed with `measure` (seconds per run), else the default."""
+        chosen: dict[str, Tile] = {}
+        pending: dict[str, Problem] = {}
+        for p in problems:
+            found = self.cache.get(self.adapter, p.signature)
+            if found is not None and usable(found, p.m, p.n, self.limits):
+                chosen[p.signature] = found
+            else:
+                pending.setdefault(p.signature, p)
+        start = time.perf_counter()
+        deadline = start + self.budget_s
+        for i, p in enumerate(pending.values()):
+            now = time.perf_counter()
+            chosen[p.signature] = self._tune(p, now + (deadline - now) / (len(pending) - i), measure)
+        self.spent_s = time.perf_counter() - start if pending else 0.0
+        return [chosen[p.signature] for p in problems]
+
+    def _tune(self, p: Problem, until: float, measure: Callable[[Problem, Tile], float]) -> Tile:
+        """The fastest candidate timed before `until` (best first, so a search cut short still found
+        good ones); remembered once at least two were compared. A timing is only started when the
+        typical one so far would end in time."""
+        options = candidates(p.m, p.n, self.limits)
+        best, best_s, timed = options[0], math.inf, 0
+        for tile in options:
+            begin = time.perf_counter()
+            if begin + self._typical_s() > until:
+                break
+            seconds = measure(p, tile)
+            self._timings.append(time.perf_counter() - begin)
+            timed += 1
+            if seconds < best_s:
+                best, best_s = tile, seconds
+        if timed >= min(2, len(options)):
+            self.cache.put(self.adapter, p.signature, best)
+        return best
+
+    def _typical_s(self) -> float:
+        return statistics.median(self._timings) if self._timings else 0.0

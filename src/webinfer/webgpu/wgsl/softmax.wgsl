@@ -1,0 +1,26 @@
+// SOFTMAX over each row: exp(x - max) / sum, or with LOG (x - max) - log(sum).
+const LOG = {{LOG}};
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = row_of(wg, nwg);
+    if (row >= ROWS) {
+        return;
+    }
+    var top = bitcast<f32>(0xff800000u);
+    for (var j = lid; j < N; j += WG) {
+        top = max(top, ld_x(at(row, j)));
+    }
+    top = wg_reduce(lid, top, 1u);
+    var total = 0.0;
+    for (var j = lid; j < N; j += WG) {
+        total += exp(ld_x(at(row, j)) - top);
+    }
+    total = wg_reduce(lid, total, 0u);
+    let log_total = log(total);
+    for (var j = lid; j < N; j += WG) {
+        let shifted = ld_x(at(row, j)) - top;
+        st_y(at(row, j), select(exp(shifted) / total, shifted - log_total, LOG));
+    }
+}
