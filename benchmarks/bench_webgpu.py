@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -38,7 +39,7 @@ from webinfer.dtypes import DType
 from webinfer.kernels import GemmParams, Kernel
 from webinfer.plan import FIRST_IO, Plan, Step, TensorRef
 from webinfer.testing import MODEL_NAMES, ensure_models, load_samples, model_path, rel_error
-from webinfer.webgpu import codegen, tuning
+from webinfer.webgpu import matmul, tuning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,7 @@ def bench_matmul(args: argparse.Namespace) -> list[dict[str, Any]]:
 def sweep(n: int) -> list[dict[str, Any]]:
     """Kernel GFLOP/s of every tile of the search space that fits the adapter, for an n^3 GEMM."""
     backend, plan, rows = WebGPUBackend(tune_budget_s=0), gemm_plan(n), []
-    signature = codegen.problem(plan.steps[0]).signature  # type: ignore[union-attr]
+    signature = matmul.problem(plan.steps[0]).signature  # type: ignore[union-attr]
     for tile in tuning.SPACE:
         if tile.fits(backend.gpu.limits):
             tuning.TuningCache(tuning.cache_path()).put(backend.gpu.name, signature, tile)
@@ -123,6 +124,27 @@ def sweep(n: int) -> list[dict[str, Any]]:
             rows.append({"tile": astuple(tile), "gflops": 2 * n**3 / seconds / 1e9})
             print(f"{n:5d}  {tile}  {rows[-1]['gflops']:9.1f} GFLOP/s")
     return rows
+
+
+def profile(session: webinfer.InferenceSession, top: int = 5) -> list[dict[str, Any]]:
+    """The slowest steps of the session's last plan, each with its kernel time (and GFLOP/s)."""
+    plan, compiled = next(reversed(session._plans.values()))  # private: benchmarks only
+    rows = []
+    for step, seconds in zip(plan.steps, session._backend.step_seconds(compiled), strict=True):
+        flops = 0
+        if step.kernel == Kernel.CONV:
+            flops = 2 * math.prod(step.tensors[-1].shape) * math.prod(step.tensors[1].shape[1:])
+        elif step.kernel == Kernel.GEMM:
+            p: Any = step.params
+            flops = 2 * p.M * p.N * p.K * math.prod(p.batch_dims)
+        rows.append({"step": step.origin or step.kernel.name, "kernel": step.kernel.name,
+                     "us": seconds * 1e6, "gflops": flops / seconds / 1e9})  # fmt: skip
+    rows.sort(key=lambda r: -r["us"])
+    total = sum(r["us"] for r in rows)
+    print(f"  kernels {total:.0f} us in {len(rows)} steps; slowest:")
+    for r in rows[:top]:
+        print(f"    {r['us']:9.1f} us  {r['kernel']:9s} {r['gflops']:9.1f} GFLOP/s  {r['step']}")
+    return rows[:top]
 
 
 def bench_models(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -148,6 +170,8 @@ def bench_models(args: argparse.Namespace) -> list[dict[str, Any]]:
             native = (
                 f"native {row['native_ms']:9.2f} ms  webgpu/native {row['webgpu_ms'] / row['native_ms']:7.2f}"
             )
+        if args.profile:
+            row["profile"] = profile(session)
         rows.append(row)
         print(
             f"{name:14s} webgpu {row['webgpu_ms']:9.2f} ms  {native or '(native: ' + native_reason + ')'}  "
@@ -167,6 +191,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=5.0, help="skip larger products past this")
     parser.add_argument("--models-dir", type=Path, help="a built model set (default: build .models/)")
+    parser.add_argument("--profile", action="store_true", help="time each model's steps alone")
     parser.add_argument("--sweep", type=int, help="also time every tile for a product of this size")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ def wi_describe(session):
         "inputs": _args(session.get_inputs()),
         "outputs": _args(session.get_outputs()),
         "backend": session.backend,
-        "threads": getattr(session._backend, "threads", None),  # what the backend started
+        "threads": session.threads,  # what the backend started
     }
     return to_js(info, dict_converter=js.Object.fromEntries)
 

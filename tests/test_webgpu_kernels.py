@@ -42,7 +42,7 @@ from webinfer.kernels import (
     WhereParams,
 )
 from webinfer.plan import ARENA, CONSTS, FIRST_IO, WEIGHTS, Plan, Step, TensorRef
-from webinfer.webgpu import codegen, tuning
+from webinfer.webgpu import matmul, tuning
 
 UNAVAILABLE = WebGPUBackend.available()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"no WebGPU adapter: {UNAVAILABLE}")
@@ -297,7 +297,7 @@ def test_gemm_every_tile(gpu, cache_dir: Path):
     a, b, bias = randn(M, K), randn(N, K), randn(N)
     params = GemmParams((), (), (), M, N, K, 0, 1, 1.0, 1.0, BiasMode.ROW, Act.RELU)
     step = Step(Kernel.GEMM, (ref(0, 0, np.float32, a.shape),) * 4, params)
-    signature = codegen.problem(step).signature
+    signature = matmul.problem(step).signature
     want = np.maximum(a.astype(np.float64) @ b.T + bias, 0)
     for tile in tuning.SPACE:
         if not tile.fits(gpu.gpu.limits):
@@ -320,7 +320,7 @@ def test_tuning_is_timed_once_then_cached(cache_dir: Path):
     first = backend.compile(plan)
     assert first.tuning_s > 0
     saved = json.loads(tuning.cache_path().read_text())
-    assert list(saved[backend.gpu.name]) == [codegen.problem(plan.steps[0]).signature]
+    assert list(saved[backend.gpu.name]) == [matmul.problem(plan.steps[0]).signature]
     second = backend.compile(plan)
     assert second.tuning_s == 0
     y = np.zeros((M, N), np.float32)

@@ -73,6 +73,11 @@ class InferenceSession:
     def backend(self) -> str:
         return self._backend.name
 
+    @property
+    def threads(self) -> int | None:
+        """Threads the backend actually runs with (it may use fewer than asked)."""
+        return self._backend.threads
+
     def get_inputs(self) -> list[NodeArg]:
         return [_node_arg(vi) for vi in self._model.graph.inputs]
 

@@ -22,8 +22,9 @@ from .. import dtypes
 from ..errors import BackendError
 from ..kernels import Kernel
 from ..plan import ARENA, Plan, Step, TensorRef
-from ..webgpu import codegen, wgsl
+from ..webgpu import codegen, matmul, wgsl
 from ..webgpu.gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, open_gpu
+from ..webgpu.shader import Shader
 from ..webgpu.tuning import Problem, Tile, Tuner, TuningCache, budget_from_env, cache_path
 from .base import Backend
 
@@ -137,6 +138,8 @@ class WebGPUBackend(Backend):
         n_steps = len(plan.steps)
         uniforms = self.gpu.buffer(max(1, n_steps) * wgsl.UNIFORM_SLOT, BufferKind.UNIFORM)
         layouts = [self._layout(step, places) for step in plan.steps]
+        for i, (step, (_, bindings)) in enumerate(zip(plan.steps, layouts, strict=True)):
+            self.gpu.write(uniforms, i * wgsl.UNIFORM_SLOT, _uniform(step, bindings, places, i))
         status_bytes = 4 * (1 + 2 * n_steps)
         status = self._storage(b"", status_bytes)
         tiles, tuning_s = self._tiles(plan.steps, layouts, uniforms, status)
@@ -144,7 +147,6 @@ class WebGPUBackend(Backend):
         dispatches, any_status = [], False
         for i, (step, (slots, bindings), tile) in enumerate(zip(plan.steps, layouts, tiles, strict=True)):
             shader = codegen.generate(step, slots, self.gpu.limits, tile)
-            self.gpu.write(uniforms, i * wgsl.UNIFORM_SLOT, _uniform(step, shader, bindings, places, i))
             dispatches.append(self._dispatch(shader, bindings, uniforms, i, status))
             any_status |= shader.status
         readback = self.gpu.buffer(out_size + status_bytes, BufferKind.READBACK)
@@ -199,7 +201,7 @@ class WebGPUBackend(Backend):
         return tuple(keys.index(places[t.buffer].key) for t in step.tensors), bindings
 
     def _dispatch(
-        self, shader: codegen.Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any
+        self, shader: Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any
     ) -> Dispatch:
         try:
             pipeline = self.gpu.pipeline(shader.source)
@@ -221,7 +223,7 @@ class WebGPUBackend(Backend):
         status: Any,
     ) -> tuple[list[Tile | None], float]:
         """Tiles for the GEMM/CONV steps (None for the others), tuned where the cache has none."""
-        problems = {i: p for i, step in enumerate(steps) if (p := codegen.problem(step)) is not None}
+        problems = {i: p for i, step in enumerate(steps) if (p := matmul.problem(step)) is not None}
         if not problems:
             return [None] * len(steps), 0.0
         first = {p.signature: i for i, p in reversed(problems.items())}
@@ -243,6 +245,10 @@ class WebGPUBackend(Backend):
     def kernel_seconds(self, compiled: WebGPUPlan, min_seconds: float = 0.03) -> float:
         """Seconds per run of a compiled plan's kernels alone (no transfers): for benchmarks."""
         return self._time(compiled.dispatches, min_seconds)
+
+    def step_seconds(self, compiled: WebGPUPlan) -> list[float]:
+        """Seconds per run of each step's kernel alone: a profile."""
+        return [self._time([d]) for d in compiled.dispatches]
 
     def _time(self, dispatches: list[Dispatch], min_seconds: float = 0.03) -> float:
         """Seconds per run of the dispatches after a warm-up run (which includes any lazy shader
@@ -297,18 +303,16 @@ def _extent(layout: list[tuple[int, int]]) -> int:
     return _round4(max([o + n for o, n in layout], default=0))
 
 
-def _uniform(
-    step: Step, shader: codegen.Shader, bindings: list[Binding], places: list[_Place], index: int
-) -> bytes:
-    """The step's Offsets struct: where each tensor starts in its binding, in its offset unit."""
+def _uniform(step: Step, bindings: list[Binding], places: list[_Place], index: int) -> bytes:
+    """The step's Offsets struct: where each tensor starts in its binding (in its offset unit), then
+    the step's index (read by shaders that report errors, beyond the struct of the others)."""
+    slots = {b.buffer: b.offset for b in bindings}
     words = []
-    for t, op, start in zip(step.tensors, shader.operands, shader.starts, strict=True):
-        unit, itemsize = wgsl.offset_unit(t.dtype), dtypes.info(t.dtype).itemsize
-        at = places[t.buffer].base + t.offset - bindings[op.slot].offset + start * itemsize
-        words.append(at // unit)
-    if shader.status:
-        words.append(index)
-    return struct.pack(f"<{len(words)}I", *words)
+    for t, start in zip(step.tensors, codegen.starts(step), strict=True):
+        place = places[t.buffer]
+        at = place.base + t.offset - slots[place.buffer] + start * dtypes.info(t.dtype).itemsize
+        words.append(at // wgsl.offset_unit(t.dtype))
+    return struct.pack(f"<{len(words) + 1}I", *words, index)
 
 
 def _reach(numel: int, start: int, dims: tuple[int, ...], strides: tuple[int, ...]) -> str | None:

@@ -55,7 +55,7 @@ def _open(job: dict[str, Any]) -> tuple[Run, str, int | None]:
 
     wsession = webinfer.InferenceSession(job["model"], backend=job["backend"], threads=threads)
     names = [o.name for o in wsession.get_outputs()]
-    started = getattr(wsession._backend, "threads", None)  # what the backend really started
+    started = wsession.threads  # what the backend really started
     return lambda feeds: dict(zip(names, wsession.run(None, feeds), strict=True)), wsession.backend, started
 
 

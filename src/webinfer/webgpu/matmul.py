@@ -129,7 +129,9 @@ def _lines(indent: int, lines: list[str]) -> str:
     return "\n".join(" " * indent + line for line in lines)
 
 
-def _tile_copies(t: Tile, shape: tuple[int, int, int], a_k_fast: bool, b_n_fast: bool) -> tuple[str, str, str]:
+def _tile_copies(
+    t: Tile, shape: tuple[int, int, int], a_k_fast: bool, b_n_fast: bool
+) -> tuple[str, str, str]:
     """Unrolled code moving one A and one B tile per k step: register declarations (and B's fixed
     column), the fetch from the operands into registers (at depth kf) and the stash into the tiles."""
     m, n, k = shape

@@ -1,8 +1,8 @@
 """What a kernel generator produces (Shader) and the helpers every generator builds it with (Target).
 
 A generator names the step's tensors (their accessor names), picks a template and fills it; Target
-adds the prelude, the grid and the bookkeeping the runtime needs (per-tensor start offsets, whether
-the shader reports errors).
+adds the prelude, the grid and what the runtime needs to know (the operands, whether the shader
+reports errors).
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ class Shader:
     source: str
     groups: tuple[int, int, int]
     operands: tuple[Operand, ...]  # in the step's tensor order
-    starts: tuple[int, ...]  # elements to add to each tensor's offset (COPY's starts)
     status: bool  # reports run-time errors
 
 
@@ -84,12 +83,10 @@ class Target:
         groups: tuple[int, int, int],
         includes: tuple[str, ...] = (),
         raw: tuple[str, ...] = (),
-        starts: tuple[int, ...] = (),
         status: bool = False,
     ) -> Shader:
         operands = self.operands(names, raw)
-        text = source(list(operands), body, includes, status)
-        return Shader(text, groups, operands, starts or (0,) * len(operands), status)
+        return Shader(source(list(operands), body, includes, status), groups, operands, status)
 
     def flat(
         self,
@@ -98,15 +95,16 @@ class Target:
         n: int,
         includes: tuple[str, ...] = (),
         raw: tuple[str, ...] = (),
-        starts: tuple[int, ...] = (),
         status: bool = False,
         **values: object,
     ) -> Shader:
         """A one-thread-per-element kernel over n elements (flat.wgsl)."""
         body = render(template, N=u32(n), **values)
-        return self.shader(names, body, self.grid(n, FLAT_WG), ("flat", *includes), raw, starts, status)
+        return self.shader(names, body, self.grid(n, FLAT_WG), ("flat", *includes), raw, status)
 
-    def rows(self, names: list[str], template: str, rows: int, n: int, inner: int, **values: object) -> Shader:
+    def rows(
+        self, names: list[str], template: str, rows: int, n: int, inner: int, **values: object
+    ) -> Shader:
         """A one-workgroup-per-row kernel (rows.wgsl) over rows of n elements at stride `inner`."""
         wg = min(ROW_WG_MAX, 1 << max(0, n - 1).bit_length())
         helpers = render("rows", WG=u32(wg), N=u32(n), INNER=u32(inner), ROWS=u32(rows))
