@@ -25,7 +25,8 @@
 #define IG_MR_MAX 8
 #define IG_BAND_FLOATS (96 * 1024) /* a band's phase planes aim at this size (L2-resident) */
 #define IG_MAX_TAPS 64
-#define IG_PREFETCH 256 /* floats of the A panel prefetched ahead: weights often stream from L3 or DRAM */
+static int ig_pf = 256; // KNOB
+#define IG_PREFETCH ig_pf
 #define IG_CBLOCK (48 * 1024) /* floats of the tiles a column block accumulates (L2-resident) */
 
 /* Geometry shared by all tasks of one conv. */
@@ -618,6 +619,7 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
     ig_geom g;
     ig_taps t;
     ig_setup(a, &g, &t);
+    { extern char *getenv(const char *); extern int atoi(const char *); if (getenv("PF")) ig_pf = atoi(getenv("PF")); } // KNOB
     ig_job job = {ctx, a, &g, &t, 0, 0, 1, 0, 1, 8, 32, IG_NR_MAX, ig_kernel_avx512};
     if (ctx->isa < WI_ISA_AVX512) {
         job.mr = 6;

@@ -20,4 +20,6 @@ echo "== installing dependencies (torch is pinned to the 2.13.0 CPU build)"
 "${PIP[@]}" install -r requirements-dev.txt
 echo "== building and installing webinfer"
 "${PIP[@]}" install --no-build-isolation -e .
+echo "== building the WebAssembly kernels"
+bash scripts/build_wasm.sh
 .venv/bin/python -c "import webinfer.backends as b; r = b.unavailable_reason('native'); print('native backend:', r or 'ok')"

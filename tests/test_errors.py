@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 import webinfer
 from webinfer.backends import unavailable_reason
 
-BACKENDS = ["reference", "native"]
+BACKENDS = ["reference", "native", "wasm"]
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=17) -> bytes:

@@ -96,7 +96,7 @@ def _array(value):
     return numpy_helper.to_array(value) if isinstance(value, TensorProto) else value
 
 
-@pytest.mark.parametrize("backend", ["reference", "native"])
+@pytest.mark.parametrize("backend", ["reference", "native", "wasm"])
 def test_onnx_node_conformance(backend: str, summary_line) -> None:
     reason = unavailable_reason(backend)
     if reason:

@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model")
-        p.add_argument("--backend", default="auto", help="auto, native or reference")
+        p.add_argument("--backend", default="auto", help="auto, native, wasm, webgpu or reference")
         p.add_argument("--threads", type=int, default=None)
         p.add_argument(
             "--shape",

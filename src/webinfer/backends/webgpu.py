@@ -251,8 +251,9 @@ class WebGPUBackend(Backend):
         return [self._time([d]) for d in compiled.dispatches]
 
     def _time(self, dispatches: list[Dispatch], min_seconds: float = 0.03) -> float:
-        """Seconds per run of the dispatches after a warm-up run (which includes any lazy shader
-        compilation), repeated in one submit for about min_seconds."""
+        """Seconds per run of the dispatches, repeated in one submit for about min_seconds (so the
+        submit and readback round trip spreads over the repeats), after a warm-up run (any lazy
+        shader compilation) and a run that sizes the repeats."""
 
         def run(reps: int) -> float:
             start = time.perf_counter()
@@ -260,8 +261,8 @@ class WebGPUBackend(Backend):
             self.gpu.read(self._probe, 4)
             return (time.perf_counter() - start) / reps
 
-        first = run(1)
-        return run(max(1, min(100, int(min_seconds / max(first, 1e-6)))))
+        run(1)
+        return run(max(1, min(200, int(min_seconds / max(run(1), 1e-6)))))
 
     # ---- execute ----
 
