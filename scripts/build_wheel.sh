@@ -24,7 +24,8 @@ from pathlib import Path
 names = zipfile.ZipFile(wheel).namelist()
 wasm = sorted(n for n in names if n.endswith(".wasm"))
 native = [n for n in names if n.endswith((".so", ".pyd"))]
-if wasm != ["webinfer/wasm/webinfer_relaxed.wasm", "webinfer/wasm/webinfer_simd.wasm"] or native:
+expected = [f"webinfer/wasm/webinfer_{v}.wasm" for v in ("relaxed", "relaxed_mt", "simd", "simd_mt")]
+if wasm != expected or native:
     sys.exit(f"{wheel}: wrong contents (wasm {wasm}, native {native}); is the package-data entry "
              "for wasm/*.wasm in pyproject.toml?")
 print(f"built {wheel} ({wheel.stat().st_size} bytes)")

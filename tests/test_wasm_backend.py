@@ -1,7 +1,8 @@
 """The wasm backend natively (wasmtime): the model set against onnxruntime, clear errors, the wasm32 limit.
 
 Oracle: onnxruntime's outputs saved with the model set, with tests/test_models.py's metric. The same
-module runs in the browser (tests/browser/test_webinfer_pyodide.py).
+module runs in the browser (tests/browser/test_webinfer_pyodide.py), threaded there; natively the
+backend runs one thread.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from webinfer.dtypes import DType
 from webinfer.kernels import GemmParams, Kernel
 from webinfer.plan import FIRST_IO, Plan, Step, TensorRef, serialize
 from webinfer.testing import load_samples, model_path
-from webinfer.wasm.runtime import VARIANTS
+from webinfer.wasm.runtime import VARIANTS, js_threads_problem
 
 pytestmark = pytest.mark.skipif(
     WasmBackend.available() is not None, reason=f"wasm backend unavailable: {WasmBackend.available()}"
@@ -43,8 +44,20 @@ def test_models_match_onnxruntime(models_dir: Path, model_name: str, variant: st
 def test_auto_stays_native_and_wasm_reports_itself(models_dir: Path) -> None:
     path = str(model_path(models_dir, "mlp"))
     assert webinfer.InferenceSession(path).backend == "native"
-    session = webinfer.InferenceSession(path, backend="wasm", threads=4)
-    assert session.backend == "wasm" and session._backend.threads == 1  # single-threaded for now
+    wasm._warn_once.cache_clear()  # the warning comes once per process
+    with pytest.warns(RuntimeWarning, match="one thread: natively"):
+        session = webinfer.InferenceSession(path, backend="wasm", threads=4)
+    assert session.backend == "wasm" and session.threads == 1  # wasmtime runs no wasm threads
+    assert "single-threaded" in session._backend.threads_note
+    assert webinfer.InferenceSession(path, backend="wasm").threads == 1
+
+
+def test_js_threads_decision() -> None:
+    """When the JS side may start wasm threads (js_runtime.py feeds it what the JS context has)."""
+    assert js_threads_problem(isolated=True, shared_memory=True, workers=True) is None
+    assert "crossOriginIsolated" in js_threads_problem(isolated=False, shared_memory=False, workers=True)
+    assert "SharedArrayBuffer" in js_threads_problem(isolated=True, shared_memory=False, workers=True)
+    assert "workers" in js_threads_problem(isolated=True, shared_memory=True, workers=False)
 
 
 def _matmul_model() -> bytes:

@@ -1,9 +1,5 @@
 /* threads.h for the single-threaded wasm build: no workers, every task runs on the caller in order.
- *
- * The seam for wasm threads is this file alone: a build with -matomics and shared memory would
- * instead start Web Workers that instantiate the same module over the shared memory and park in an
- * exported worker loop, with wi_parallel_for handing out tasks through atomics like
- * threads_pthread.c. The kernels and plan.c stay as they are.
+ * The threaded modules (build_wasm.sh's *_mt) take threads_wasm_mt.c instead.
  */
 #include "threads.h"
 

@@ -42,6 +42,9 @@ async function openInline(job) {
   return {
     async open(model) {
       const session = webinfer.session(model, { backend: job.backend, threads: job.threads });
+      // Kernel workers start only once this context returns to its event loop; until then the
+      // calling thread would run every task alone.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       return {
         backend: session.backend,
         threads: session.threads,

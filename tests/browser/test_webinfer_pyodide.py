@@ -8,6 +8,7 @@ comes from scripts/build_wheel.sh; without it these tests skip with that reason.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -54,8 +55,15 @@ async def _install(selenium: Any, url: str) -> None:
 
 
 @run_in_pyodide
-async def _run_model(selenium: Any, model_url: str, samples: list[dict[str, Feed]]) -> dict[str, Any]:
-    """Every sample on one session (auto backend); outputs as (format, shape, bytes)."""
+async def _run_model(
+    selenium: Any,
+    model_url: str,
+    samples: list[dict[str, Feed]],
+    threads: int | None = None,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Every sample on one session (auto backend); outputs as (format, shape, bytes), and whether
+    `repeats` more runs of each sample gave the same bytes."""
     import sys
     import time
 
@@ -66,23 +74,28 @@ async def _run_model(selenium: Any, model_url: str, samples: list[dict[str, Feed
     async def fetch(url: str) -> bytes:
         return await (await pyfetch(url)).bytes()
 
-    session = webinfer.InferenceSession(await fetch(model_url))
-    results, times = [], []
+    session = webinfer.InferenceSession(await fetch(model_url), threads=threads)
+    results, times, repeatable = [], [], True
     for sample in samples:
         feeds = {
             name: memoryview(await fetch(url)).cast(fmt, shape) for name, (fmt, shape, url) in sample.items()
         }
-        outputs = session.run(None, feeds)
-        results.append([(o.format, list(o.shape), o.tobytes()) for o in outputs])
-        for _ in range(3):
+        outputs = [(o.format, list(o.shape), o.tobytes()) for o in session.run(None, feeds)]
+        results.append(outputs)
+        for _ in range(repeats):
             start = time.perf_counter()
-            session.run(None, feeds)
+            again = session.run(None, feeds)
             times.append(time.perf_counter() - start)
+            repeatable &= [o.tobytes() for o in again] == [raw for _, _, raw in outputs]
     backend = session._backend
     return {
         "numpy": "numpy" in sys.modules,
         "backend": session.backend,
         "variant": backend.variant,
+        "threads": session.threads,
+        "threads_note": backend.threads_note,
+        "workers_running": backend.workers_running,
+        "repeatable": repeatable,
         "outputs": results,
         "median_ms": sorted(times)[len(times) // 2] * 1e3,
         "boundary_us": backend.last_timing.boundary_s * 1e6,
@@ -99,6 +112,37 @@ def _publish_feeds(feeds: dict[str, np.ndarray], folder: Path, url: Callable[[Pa
     return published
 
 
+def _check_model(
+    selenium: Any,
+    models_dir: Path,
+    model: str,
+    publish: Callable[[Path], str],
+    tmp_path: Path,
+    **options: Any,
+) -> dict[str, Any]:
+    """Runs the model's samples in the page (options: _run_model's) and checks them against onnxruntime."""
+
+    def url(path: Path) -> str:
+        return selenium.base_url + publish(path)
+
+    samples = load_samples(models_dir, model)
+    feeds = [_publish_feeds(sample.feeds, tmp_path, url) for sample in samples]
+    got = _run_model(selenium, url(model_path(models_dir, model)), feeds, **options)
+    assert (got["backend"], got["numpy"], got["repeatable"]) == ("wasm", False, True)
+    for sample, outputs in zip(samples, got["outputs"], strict=True):
+        assert len(outputs) == len(sample.outputs)
+        for (fmt, shape, raw), (name, expected) in zip(outputs, sample.outputs.items(), strict=True):
+            actual = np.frombuffer(raw, np.dtype(fmt)).reshape(shape)
+            assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape), name
+            error = rel_error(actual, expected)
+            assert error <= TOLERANCE, f"{name}: relative error {error:.2e} > {TOLERANCE}"
+    print(
+        f"{model} [{selenium.browser}, {got['variant']}, {got['threads']} thread(s)]: "
+        f"median {got['median_ms']:.2f} ms, boundary {got['boundary_us']:.0f} us"
+    )
+    return got
+
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_model_matches_onnxruntime(
     selenium: Any,
@@ -108,25 +152,25 @@ def test_model_matches_onnxruntime(
     publish: Callable[[Path], str],
     tmp_path: Path,
 ) -> None:
-    def url(path: Path) -> str:
-        return selenium.base_url + publish(path)
-
     _install(selenium, selenium.base_url + wheel_url)
-    samples = load_samples(models_dir, model)
-    feeds = [_publish_feeds(sample.feeds, tmp_path, url) for sample in samples]
-    got = _run_model(selenium, url(model_path(models_dir, model)), feeds)
-    assert (got["backend"], got["numpy"]) == ("wasm", False)
-    for sample, outputs in zip(samples, got["outputs"], strict=True):
-        assert len(outputs) == len(sample.outputs)
-        for (fmt, shape, raw), (name, expected) in zip(outputs, sample.outputs.items(), strict=True):
-            actual = np.frombuffer(raw, np.dtype(fmt)).reshape(shape)
-            assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape), name
-            error = rel_error(actual, expected)
-            assert error <= TOLERANCE, f"{name}: relative error {error:.2e} > {TOLERANCE}"
-    print(
-        f"{model} [{selenium.browser}, {got['variant']}]: median {got['median_ms']:.2f} ms, "
-        f"boundary {got['boundary_us']:.0f} us"
-    )
+    got = _check_model(selenium, models_dir, model, publish, tmp_path)
+    assert (got["threads"], got["threads_note"]) == (1, None)
+
+
+@pytest.mark.parametrize("model", ["mobilenetv2", "bert_tiny"])
+def test_two_threads_match_onnxruntime(
+    selenium: Any,
+    wheel_url: str,
+    models_dir: Path,
+    model: str,
+    publish: Callable[[Path], str],
+    tmp_path: Path,
+) -> None:
+    """Node and the isolated Chromium page run wasm threads; 20 repeats of each sample must give
+    the same bytes (a race would show as a difference)."""
+    _install(selenium, selenium.base_url + wheel_url)
+    got = _check_model(selenium, models_dir, model, publish, tmp_path, threads=2, repeats=20)
+    assert (got["threads"], got["threads_note"], got["workers_running"]) == (2, None, 1)
 
 
 def _gather_model() -> bytes:
@@ -189,3 +233,49 @@ def test_bad_input_gives_clear_errors(
     assert [kind for kind, _ in found] == [kind for kind, _ in expected], found
     for (_, message), (_, pattern) in zip(found, expected, strict=True):
         assert re.search(pattern, message), message
+
+
+FALLBACK_PAGE = """<!doctype html>
+<script type="module">
+  import { loadPyodide } from "../pyodide.mjs";
+  window.result = (async () => {
+    const pyodide = await loadPyodide();
+    await pyodide.loadPackage("micropip");
+    await pyodide.pyimport("micropip").install(new URL("WHEEL", location).href);
+    return await pyodide.runPythonAsync(`
+import json, warnings
+from pyodide.http import pyfetch
+import webinfer
+
+model = await (await pyfetch("MODEL")).bytes()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    sessions = [webinfer.InferenceSession(model, backend="wasm", threads=2) for _ in range(2)]
+json.dumps([[s.threads, s._backend.threads_note] for s in sessions] + [[str(w.message) for w in caught]])
+`);
+  })().catch((e) => JSON.stringify({ error: String(e) }));
+</script>
+"""
+
+
+def test_no_isolation_falls_back_to_one_thread(
+    chrome_driver: Any,
+    serve_dir: Callable[..., Any],
+    wheel_url: str,
+    models_dir: Path,
+    publish: Callable[[Path], str],
+    test_files: Path,
+) -> None:
+    """scripts/serve.py --no-isolation: no SharedArrayBuffer, so threads=2 runs one thread and says
+    why, in a warning given once per process."""
+    page = FALLBACK_PAGE.replace("WHEEL", Path(wheel_url).name)
+    (test_files / "fallback.html").write_text(
+        page.replace("MODEL", Path(publish(model_path(models_dir, "mlp"))).name)
+    )
+    with serve_dir(test_files.parent, isolation=False) as base:
+        chrome_driver.get(f"{base}/{test_files.name}/fallback.html")
+        got = json.loads(
+            chrome_driver.execute_async_script("window.result.then(arguments[arguments.length - 1]);")
+        )
+    reason = "the page is not crossOriginIsolated (serve it with COOP/COEP headers)"
+    assert got == [[1, reason], [1, reason], [f"wasm backend: one thread: {reason}"]]

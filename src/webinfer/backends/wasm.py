@@ -6,6 +6,10 @@ are placed once per session, each compiled plan gets one block (plan words, buff
 arena) and a block for its input and output slots, and an inference is: copy the inputs in, ONE
 call of wi_run_plan32, copy the outputs out. wasm32 addresses 4 GiB at most: a model whose weights
 cannot be placed is refused when the session is created.
+
+Threads: `threads=N` (N > 1) takes the threaded module and N - 1 workers where the engine can run
+them (a crossOriginIsolated page or Node, under Pyodide); elsewhere the backend runs one thread,
+warns once with the reason and keeps it in `threads_note`. Unset, `threads` is 1.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+import warnings
 import weakref
 from array import array
 from dataclasses import dataclass, field
@@ -21,7 +26,7 @@ from typing import Any
 
 from ..errors import BackendError
 from ..plan import FIRST_IO, WEIGHTS, Plan, Step, serialize
-from ..wasm.runtime import VARIANTS, Instance, Runtime, best_module, load_runtime, module_bytes
+from ..wasm.runtime import BUILD_HINT, VARIANTS, Instance, Runtime, best_module, load_runtime, module_bytes
 from . import ckernels
 from .base import Backend
 
@@ -42,14 +47,30 @@ def _mib(n: int) -> str:
 
 
 @cache
-def _engine(variant: str | None) -> tuple[Runtime, str, Any]:
+def _engine(variant: str | None, threaded: bool = False) -> tuple[Runtime, str, Any]:
     """(runtime, variant, compiled module), made once per process: sessions only instantiate."""
     runtime = load_runtime()
     if variant is None:
-        variant, data = best_module(runtime)
+        variant, data = best_module(runtime, threaded)
     else:
-        data = module_bytes(variant)
+        data = module_bytes(variant, threaded)
     return runtime, variant, runtime.compile(data)
+
+
+@cache
+def _warn_once(reason: str) -> None:
+    warnings.warn(f"wasm backend: one thread: {reason}", RuntimeWarning, stacklevel=4)
+
+
+def _threads_problem(variant: str | None) -> str | None:
+    """Why the threaded module cannot run here, or None."""
+    problem = _engine(variant)[0].threads_problem()
+    if problem is None:
+        try:
+            _engine(variant, True)
+        except FileNotFoundError:
+            return f"the threaded wasm modules are not built: {BUILD_HINT}"
+    return problem
 
 
 atexit.register(_engine.cache_clear)  # wasmtime's objects must go before its ffi at interpreter exit
@@ -89,20 +110,27 @@ class WasmBackend(Backend):
 
     def __init__(self, threads: int | None = None, variant: str | None = None) -> None:
         """variant picks the module ("relaxed", "simd"); default: the best the engine validates.
-        Single-threaded for now: `threads` is accepted and `self.threads` says 1."""
+        `self.threads` says how many threads run, `self.threads_note` why only one if more were asked."""
         super().__init__(threads)
         if variant is not None and variant not in VARIANTS:
             raise BackendError(f"unknown wasm variant '{variant}'; choose from {list(VARIANTS)}")
         reason = self.available()
         if reason is not None:
             raise BackendError(reason)
-        runtime, self.variant, module = _engine(variant)
+        wanted = max(threads or 1, 1)
+        self.threads_note = _threads_problem(variant) if wanted > 1 else None
+        if self.threads_note:
+            _warn_once(self.threads_note)
+            wanted = 1
+        runtime, self.variant, module = _engine(variant, wanted > 1)
         self.runtime = runtime.name
-        self._wasm: Instance = runtime.instantiate(module)
-        self._ctx = self._wasm.call("wi_create", 1)
+        self._wasm: Instance = runtime.instantiate(module, wanted > 1)
+        self._ctx = self._wasm.call("wi_create", wanted)
         if not self._ctx:
             raise BackendError("cannot create the wasm context")
         self.threads = self._wasm.call("wi_num_threads", self._ctx)
+        if self.threads > 1:
+            self._wasm.start_workers(self._ctx, self.threads)
         self.max_memory = self._wasm.call("wi_max_pages") * PAGE
         self._weights, self._weights_size, self._weights_generation = 0, 0, 0
         self._lock = threading.RLock()  # one instance runs one call at a time; frees may come from GC
@@ -117,6 +145,12 @@ class WasmBackend(Backend):
         except (FileNotFoundError, RuntimeError) as exc:
             return str(exc)
         return None
+
+    @property
+    def workers_running(self) -> int:
+        """How many of the threads - 1 workers have started: a browser starts them only once the
+        page yields to its event loop (until then the calling thread runs every task)."""
+        return self._wasm.call("wi_workers_running", self._ctx) if self.threads > 1 else 0
 
     def unsupported(self, step: Step) -> str | None:
         return ckernels.unsupported(step)

@@ -2,7 +2,9 @@
 
 Two engines implement it: wasmtime natively (wasmtime_runtime.py) and the JavaScript engine under
 Pyodide (js_runtime.py). Both load the same module, built in two variants by scripts/build_wasm.sh:
-relaxed SIMD (fused multiply-add) where the engine validates it, plain SIMD128 otherwise.
+relaxed SIMD (fused multiply-add) where the engine validates it, plain SIMD128 otherwise; each also
+threaded (`*_mt`: a shared memory the embedder makes and imports, workers running wi_worker_main).
+Only the JS engine starts workers: `Runtime.threads_problem` says why threads cannot run.
 
 Exports take and return i32 only (csrc/wasm/exports_wasm.c), so a call is the same on both sides;
 addresses above 2 GiB come back negative from the engines, and `call` returns them unsigned.
@@ -18,6 +20,10 @@ from typing import Any
 VARIANTS = ("relaxed", "simd")  # best first
 U32 = 0xFFFFFFFF
 BUILD_HINT = "run scripts/build_wasm.sh"
+PAGE = 65536
+MT_INITIAL_PAGES = 64  # the threaded modules' initial memory (build_wasm.sh's MT_INITIAL_PAGES)
+MT_MAX_PAGES = 65536  # and their maximum (build_wasm.sh's MAX_PAGES)
+WORKER_STACK = 1 << 20  # bytes of stack per worker, as the main one (build_wasm.sh's -z stack-size)
 
 
 class Instance(ABC):
@@ -35,6 +41,10 @@ class Instance(ABC):
     @abstractmethod
     def read_into(self, address: int, out: memoryview) -> None:
         """Fill a flat, writable byte buffer from linear memory at address."""
+
+    def start_workers(self, ctx: int, n_threads: int) -> None:
+        """Start workers 1 .. n_threads - 1 of context ctx's pool (threaded modules only)."""
+        raise NotImplementedError(f"{type(self).__name__} runs single-threaded")
 
     def read_cstring(self, address: int, limit: int = 1024) -> str:
         """A NUL-terminated UTF-8 string (the C side's error messages)."""
@@ -57,13 +67,31 @@ class Runtime(ABC):
         """The engine's compiled form of a module (compiled once, instantiated per backend)."""
 
     @abstractmethod
-    def instantiate(self, module: Any) -> Instance:
-        """A new instance, with its own memory, of a compiled module that imports nothing."""
+    def instantiate(self, module: Any, threaded: bool = False) -> Instance:
+        """A new instance, with its own memory, of a compiled module: one that imports nothing, or
+        a threaded one (importing its shared memory)."""
+
+    @abstractmethod
+    def threads_problem(self) -> str | None:
+        """Why this engine cannot run the threaded modules here, or None."""
 
 
-def module_bytes(variant: str) -> bytes:
+def js_threads_problem(*, isolated: bool, shared_memory: bool, workers: bool) -> str | None:
+    """Why a JS context cannot run wasm threads, or None: they need a SharedArrayBuffer, which
+    browsers give only to crossOriginIsolated pages, and workers (Web Workers or Node's)."""
+    if not isolated:
+        return "the page is not crossOriginIsolated (serve it with COOP/COEP headers)"
+    if not shared_memory:
+        return "this JS engine has no SharedArrayBuffer"
+    if not workers:
+        return "this JS context cannot start workers"
+    return None
+
+
+def module_bytes(variant: str, threaded: bool = False) -> bytes:
     """A built module from the package data; FileNotFoundError when it was not built."""
-    return resources.files(__package__).joinpath(f"webinfer_{variant}.wasm").read_bytes()
+    name = f"webinfer_{variant}{'_mt' if threaded else ''}.wasm"
+    return resources.files(__package__).joinpath(name).read_bytes()
 
 
 def load_runtime() -> Runtime:
@@ -78,12 +106,12 @@ def load_runtime() -> Runtime:
     return WasmtimeRuntime()
 
 
-def best_module(runtime: Runtime) -> tuple[str, bytes]:
+def best_module(runtime: Runtime, threaded: bool = False) -> tuple[str, bytes]:
     """The first variant the engine validates, as (variant, bytes); an error naming the fix if none."""
     missing = []
     for variant in VARIANTS:
         try:
-            data = module_bytes(variant)
+            data = module_bytes(variant, threaded)
         except FileNotFoundError:
             missing.append(variant)
             continue

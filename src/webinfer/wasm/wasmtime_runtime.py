@@ -65,5 +65,10 @@ class WasmtimeRuntime(Runtime):
     def compile(self, module: bytes) -> wasmtime.Module:
         return wasmtime.Module(self._engine, module)
 
-    def instantiate(self, module: wasmtime.Module) -> Instance:
+    def instantiate(self, module: wasmtime.Module, threaded: bool = False) -> Instance:
+        assert not threaded, "threads_problem() refuses threads"
         return WasmtimeInstance(self._engine, module)
+
+    def threads_problem(self) -> str | None:
+        # wasm threads would need the Python binding to import a SharedMemory and to run workers
+        return "natively (wasmtime) the wasm backend runs single-threaded; the native backend has threads"
