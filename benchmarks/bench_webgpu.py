@@ -126,24 +126,36 @@ def sweep(n: int) -> list[dict[str, Any]]:
     return rows
 
 
+def webgpu_backend(session: webinfer.InferenceSession) -> WebGPUBackend:
+    backend = session._backend  # private: the session exposes no backend accessor
+    assert isinstance(backend, WebGPUBackend)
+    return backend
+
+
 def profile(session: webinfer.InferenceSession, top: int = 5) -> list[dict[str, Any]]:
     """The slowest steps of the session's last plan, each with its kernel time (and GFLOP/s)."""
-    plan, compiled = next(reversed(session._plans.values()))  # private: benchmarks only
-    rows = []
-    for step, seconds in zip(plan.steps, session._backend.step_seconds(compiled), strict=True):
-        flops = 0
+    plan, compiled = next(reversed(session._plans.values()))  # private, as above
+    backend, cache = webgpu_backend(session), tuning.TuningCache(tuning.cache_path())
+    rows: list[dict[str, Any]] = []
+    for step, seconds in zip(plan.steps, backend.step_seconds(compiled), strict=True):
+        flops, tile = 0, ""
         if step.kernel == Kernel.CONV:
             flops = 2 * math.prod(step.tensors[-1].shape) * math.prod(step.tensors[1].shape[1:])
         elif step.kernel == Kernel.GEMM:
             p: Any = step.params
             flops = 2 * p.M * p.N * p.K * math.prod(p.batch_dims)
+        if (problem := matmul.problem(step)) is not None:
+            found = cache.get(backend.gpu.name, problem.signature)
+            tile = str(astuple(found)) if found else "default"
         rows.append({"step": step.origin or step.kernel.name, "kernel": step.kernel.name,
-                     "us": seconds * 1e6, "gflops": flops / seconds / 1e9})  # fmt: skip
+                     "us": seconds * 1e6, "gflops": flops / seconds / 1e9, "tile": tile})  # fmt: skip
     rows.sort(key=lambda r: -r["us"])
     total = sum(r["us"] for r in rows)
     print(f"  kernels {total:.0f} us in {len(rows)} steps; slowest:")
     for r in rows[:top]:
-        print(f"    {r['us']:9.1f} us  {r['kernel']:9s} {r['gflops']:9.1f} GFLOP/s  {r['step']}")
+        print(
+            f"    {r['us']:9.1f} us  {r['kernel']:9s} {r['gflops']:9.1f} GFLOP/s  {r['tile']:22s} {r['step']}"
+        )
     return rows[:top]
 
 
@@ -159,11 +171,11 @@ def bench_models(args: argparse.Namespace) -> list[dict[str, Any]]:
         session = webinfer.InferenceSession(path, backend="webgpu")
         outputs = session.run(None, feeds)  # plans (and tunes) here when shapes are dynamic
         row["webgpu_first_s"] = time.perf_counter() - start
-        row["tuning_s"] = session._backend.tuning_s  # the session exposes no backend accessor
+        row["tuning_s"] = webgpu_backend(session).tuning_s
         errors = [rel_error(np.asarray(a), b) for a, b in zip(outputs, expected.values(), strict=True)]
         row["rel_error"] = max(errors)
         row["webgpu_ms"] = median_seconds(partial(session.run, None, feeds), args.runs) * 1e3
-        native = ""
+        native = f"(native: {native_reason})"
         if native_reason is None:
             other = webinfer.InferenceSession(path, backend="native")
             row["native_ms"] = median_seconds(partial(other.run, None, feeds), args.runs) * 1e3
@@ -174,7 +186,7 @@ def bench_models(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["profile"] = profile(session)
         rows.append(row)
         print(
-            f"{name:14s} webgpu {row['webgpu_ms']:9.2f} ms  {native or '(native: ' + native_reason + ')'}  "
+            f"{name:14s} webgpu {row['webgpu_ms']:9.2f} ms  {native}  "
             f"tuning {row['tuning_s']:5.2f} s  first run {row['webgpu_first_s']:5.2f} s  "
             f"error {row['rel_error']:.1e}"
         )

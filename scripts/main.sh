@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_browser.sh
+VENV=.venv bash scripts/setup_webgpu.sh
 VENV=.venv bash scripts/build_wheel.sh
 .venv/bin/python scripts/make_models.py --out .models
 mkdir -p out

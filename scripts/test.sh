@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_browser.sh
+VENV=.venv bash scripts/setup_webgpu.sh
 VENV=.venv bash scripts/build_wheel.sh
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks scripts

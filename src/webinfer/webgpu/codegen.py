@@ -85,8 +85,6 @@ def unsupported(step: Step, limits: Limits) -> str | None:
         return _binary_unsupported(p.op, *codes)
     if step.kernel == Kernel.WHERE and (codes[0] != DType.BOOL or not codes[1] == codes[2] == codes[3]):
         return "WHERE needs a bool condition and one value dtype"
-    if step.kernel == Kernel.CAST and not all(value_type(c) for c in codes):
-        return f"CAST between {dtypes.name(codes[0])} and {dtypes.name(codes[1])}: WGSL has no float64"
     if step.kernel == Kernel.GATHER and (codes[1] not in (DType.INT32, DType.INT64) or codes[0] != codes[2]):
         return "GATHER needs int32/int64 indices and equal data and output dtypes"
     if step.kernel == Kernel.COPY and codes[0] != codes[1]:
@@ -215,26 +213,39 @@ def _where(t: Target, _tile: Tile | None) -> Shader:
     return t.flat(["cond", "x", "y", "out"], "where", math.prod(p.dims), raw=("x", "y", "out"), INDEX=index)
 
 
+_WIDEN = {  # a value of this WGSL type (v) as int64, sign- or zero-extended
+    "i32": "vec2<u32>(bitcast<u32>(v), select(0u, 0xffffffffu, v < 0i))",
+    "u32": "vec2<u32>(v, 0u)",
+    "vec2<u32>": "v",
+}
+_ZERO = {"f32": "0.0", "i32": "0i", "u32": "0u", "vec2<u32>": "vec2<u32>()"}
+
+
 def _conversion(src: DType, dst: DType) -> str:
-    """WGSL turning a value of src's type (`v`) into dst's, as C casts do through int64."""
+    """WGSL turning a value of src's type (`v`) into dst's, as C casts do through int64 (double
+    values are their bits, converted by float64.wgsl)."""
     s, d = value_type(src), value_type(dst)
+    if src == dst:
+        return "v"
     if dst == DType.BOOL:
-        zero = {"f32": "0.0", "i32": "0i", "u32": "0u", "vec2<u32>": "vec2<u32>()"}[s]  # type: ignore[index]
-        return f"select(0u, 1u, any(v != {zero}))"
+        nonzero = "(v & vec2<u32>(0xffffffffu, 0x7fffffffu))" if src == DType.DOUBLE else "v"  # -0.0 too
+        return f"select(0u, 1u, any({nonzero} != {_ZERO[s]}))"
+    if dst == DType.DOUBLE:
+        return "f64_from_f32(v)" if s == "f32" else f"f64_from_i64({_WIDEN[s]})"
+    if src == DType.DOUBLE:
+        value, wide = "f64_to_f32(v)", "f64_to_i64(v)"
+    elif s == "f32":
+        value, wide = "v", "i64_from_f32(v)"
+    else:
+        value, wide = ("i64_to_f32(v)" if s == "vec2<u32>" else "f32(v)"), _WIDEN[s]
     if d == "f32":
-        return {"f32": "v", "i32": "f32(v)", "u32": "f32(v)", "vec2<u32>": "i64_to_f32(v)"}[s]  # type: ignore[index]
-    wide = {
-        "f32": "i64_from_f32(v)",
-        "i32": "vec2<u32>(bitcast<u32>(v), select(0u, 0xffffffffu, v < 0i))",
-        "u32": "vec2<u32>(v, 0u)",
-        "vec2<u32>": "v",
-    }[s]  # type: ignore[index]
-    return {"vec2<u32>": wide, "i32": f"bitcast<i32>(({wide}).x)", "u32": f"({wide}).x"}[d]  # type: ignore[index]
+        return value
+    return {"vec2<u32>": wide, "i32": f"bitcast<i32>(({wide}).x)", "u32": f"({wide}).x"}[d]
 
 
 def _cast(t: Target, _tile: Tile | None) -> Shader:
     src, dst = (DType(x.dtype) for x in t.step.tensors)
-    return t.flat(["x", "y"], "cast", t.step.tensors[1].numel, ("int64",), FROM=value_type(src),
+    return t.flat(["x", "y"], "cast", t.step.tensors[1].numel, ("int64", "float64"), FROM=value_type(src),
                   TO=value_type(dst), CONVERT=_conversion(src, dst))  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """The few WebGPU calls the backend makes, behind one class each adapter implements.
 
-Natively the adapter is wgpu-py (`wgpu_native.py`); in the browser it is navigator.gpu through
-Pyodide's JS FFI. Everything else (code generation, planning of bindings, tuning) is written once
-against this interface. Buffers, pipelines and bind groups are opaque handles of the adapter.
+Natively the adapter is wgpu-py (`wgpu_native.py`); in the browser it will be navigator.gpu through
+Pyodide's JS FFI (`js_gpu.py`, the only module to import `js`). Everything else (code generation,
+binding layout, tuning) is written once against this interface. Buffers, pipelines and bind groups
+are opaque handles of the adapter. The interface is synchronous: a browser adapter awaits
+requestDevice and mapAsync inside `open_gpu` and `read` (Pyodide's run_sync, i.e. JSPI).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def conv(t: Target, tile: Tile | None) -> Shader:
     (n, c, h, w), (_, m, oh, ow) = t.step.tensors[0].shape, t.step.tensors[-1].shape
     names = ["x", "w", *(["bias"] if p.has_bias else []), *(["res"] if p.has_residual else []), "y"]
     residual = " + ld_res(i)" if p.has_residual else ""
-    geometry = dict(
+    geometry: dict[str, Any] = dict(  # template values (Any: they also pass through Target.flat)
         C=u32(c), H=u32(h), W=u32(w), OH=u32(oh), OW=u32(ow),
         KH=u32(p.kernel[0]), KW=u32(p.kernel[1]), SH=u32(p.strides[0]), SW=u32(p.strides[1]),
         DH=u32(p.dilations[0]), DW=u32(p.dilations[1]), PT=i32(p.pads[0]), PL=i32(p.pads[1]),

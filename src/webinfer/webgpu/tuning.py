@@ -77,8 +77,8 @@ SPACE = tuple(
         (4, 64, 32, 1, 4),
     )
 )
-# The untuned choices, largest first: the first plausible one that the device can run. The last
-# fits any WebGPU device (64 threads, 10 KiB of workgroup memory).
+# The untuned choices, largest first (see default_tile). The last fits any WebGPU device (64 threads,
+# 10 KiB of workgroup memory).
 DEFAULTS = (
     Tile(128, 128, 8, 8, 8),
     Tile(64, 64, 16, 4, 4),
@@ -87,6 +87,15 @@ DEFAULTS = (
     Tile(8, 64, 32, 1, 4),
     Tile(4, 64, 32, 1, 4),
 )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One GEMM or CONV to tile: its cache signature and its matrix-product shape m x n."""
+
+    signature: str
+    m: int
+    n: int
 
 
 def _pow2_at_least(n: int) -> int:
@@ -107,17 +116,20 @@ def usable(tile: Tile, m: int, n: int, limits: Limits) -> bool:
 
 
 def default_tile(m: int, n: int, limits: Limits) -> Tile:
-    """The untuned choice: the first plausible default, else the largest the device can use."""
+    """The untuned choice: the largest plausible default (small tiles starve a GPU's SIMD units more
+    than few workgroups idle its cores), else the smallest the device can use."""
     options = [t for t in DEFAULTS if usable(t, m, n, limits)]
     if not options:
         raise ValueError(f"a {m} x {n} product needs more workgroups than one dispatch has")
-    return next((t for t in options if _plausible(t, m, n)), options[0])
+    return next((t for t in options if _plausible(t, m, n)), options[-1])
 
 
-def candidates(m: int, n: int, limits: Limits) -> list[Tile]:
+def candidates(p: Problem, limits: Limits) -> list[Tile]:
     """The default first, then every other plausible tile of the space that the device can use."""
-    first = default_tile(m, n, limits)
-    return [first] + [t for t in SPACE if t != first and usable(t, m, n, limits) and _plausible(t, m, n)]
+    first = default_tile(p.m, p.n, limits)
+    return [first] + [
+        t for t in SPACE if t != first and usable(t, p.m, p.n, limits) and _plausible(t, p.m, p.n)
+    ]
 
 
 def cache_path() -> Path:
@@ -159,15 +171,6 @@ class TuningCache:
             pass  # a read-only home only costs re-tuning
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One GEMM or CONV to tile: its cache signature and its matrix-product shape."""
-
-    signature: str
-    m: int
-    n: int
-
-
 class Tuner:
     """Chooses tiles for the problems of one plan within `budget_s` seconds of timing in total."""
 
@@ -198,7 +201,7 @@ class Tuner:
         """The fastest candidate timed before `until` (best first, so a search cut short still found
         good ones); remembered once at least two were compared. A timing is only started when the
         typical one so far would end in time."""
-        options = candidates(p.m, p.n, self.limits)
+        options = candidates(p, self.limits)
         best, best_s, timed = options[0], math.inf, 0
         for tile in options:
             begin = time.perf_counter()

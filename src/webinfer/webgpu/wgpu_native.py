@@ -11,7 +11,7 @@ from typing import Any
 from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits
 
 try:
-    import wgpu
+    import wgpu  # type: ignore[import-untyped]
 except ImportError as exc:  # reported by open_device(), so the backend says why it is unavailable
     wgpu = None
     _IMPORT_ERROR = f"wgpu is not installed ({exc}); run scripts/setup_webgpu.sh"

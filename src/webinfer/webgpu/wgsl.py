@@ -38,14 +38,15 @@ _VALUE_TYPE = {
     DType.BOOL: "u32",
     DType.INT64: "vec2<u32>",
     DType.UINT64: "vec2<u32>",
+    DType.DOUBLE: "vec2<u32>",  # its bits: float64.wgsl converts them
 }
 _RAW_TYPE = {1: "u32", 2: "u32", 4: "u32", 8: "vec2<u32>"}
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def value_type(dtype: int) -> str | None:
-    """The WGSL type a kernel computes a dtype's elements in; None when WGSL cannot (double)."""
-    return _VALUE_TYPE.get(DType(dtype))
+def value_type(dtype: int) -> str:
+    """The WGSL type a kernel reads and writes a dtype's elements as."""
+    return _VALUE_TYPE[DType(dtype)]
 
 
 def offset_unit(dtype: int) -> int:
