@@ -10,9 +10,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import webinfer
-from webinfer.backends import unavailable_reason
+from webinfer.testing import require_backend
 
-BACKENDS = ["reference", "native", "wasm"]
+BACKENDS = ["reference", "native", "wasm", "webgpu"]
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=17) -> bytes:
@@ -32,9 +32,7 @@ def _mlp() -> bytes:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
-    reason = unavailable_reason(request.param)
-    if reason:
-        pytest.fail(f"backend {request.param} unavailable: {reason}")
+    require_backend(request.param)
     return request.param
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import webinfer
-from webinfer.backends import unavailable_reason
 from webinfer.ops import supported_ops
+from webinfer.testing import require_backend
 
 # Float32 cases we deliberately do not support: a name pattern and the reason.
 EXCLUDED: dict[str, str] = {
@@ -96,11 +96,9 @@ def _array(value):
     return numpy_helper.to_array(value) if isinstance(value, TensorProto) else value
 
 
-@pytest.mark.parametrize("backend", ["reference", "native", "wasm"])
+@pytest.mark.parametrize("backend", ["reference", "native", "wasm", "webgpu"])
 def test_onnx_node_conformance(backend: str, summary_line) -> None:
-    reason = unavailable_reason(backend)
-    if reason:
-        pytest.fail(f"backend {backend} unavailable: {reason}")
+    require_backend(backend)
     counts: Counter[str] = Counter()
     failures, unexpected = [], []
     for case in cases():

@@ -1,5 +1,6 @@
 """Helpers for the repository's model tests and benchmarks (not needed to run models)."""
 
+from .backends import require_backend
 from .models import (
     DIGITS_TEST,
     MODEL_NAMES,
@@ -20,4 +21,5 @@ __all__ = [
     "load_samples",
     "model_path",
     "rel_error",
+    "require_backend",
 ]
