@@ -25,8 +25,7 @@
 #define IG_MR_MAX 8
 #define IG_BAND_FLOATS (96 * 1024) /* a band's phase planes aim at this size (L2-resident) */
 #define IG_MAX_TAPS 64
-static int ig_pf = 256; // KNOB
-#define IG_PREFETCH ig_pf
+#define IG_PREFETCH 1024 /* floats of A prefetched ahead: weights mostly stream from DRAM in a model */
 #define IG_CBLOCK (48 * 1024) /* floats of the tiles a column block accumulates (L2-resident) */
 
 /* Geometry shared by all tasks of one conv. */
@@ -95,15 +94,17 @@ static void ig_setup(const wi_conv_args *a, ig_geom *g, ig_taps *t)
     int64_t P = a->OH * a->OW, per_row = g->cg * g->nph * g->npw * g->Wq;
     g->band = IG_BAND_FLOATS / (per_row > 0 ? per_row : 1) - g->ah_max;
     g->band = g->band < 1 ? 1 : g->band > a->OH ? a->OH : g->band;
-    g->ncb = IG_CBLOCK / (g->mg + 8) / 32 * 32 / 3 * 2;
+    g->ncb = IG_CBLOCK * 2 / 3 / (g->mg + 8) / 32 * 32;
     g->ncb = g->ncb < 64 ? 64 : g->ncb > 1024 ? 1024 : g->ncb;
     g->mode = IG_VIRTUAL;
     if (a->KH == 1 && a->KW == 1 && a->sh == 1 && a->sw == 1 && a->pt == 0 && a->pl == 0 && a->OH == a->H &&
         a->OW == a->W)
         g->mode = IG_DIRECT;
-    else if (P <= 256 && g->K * packed_stride(P) <= (1 << 20) && 100 * tile_cost(P, 48) <= 92 * tile_cost(a->OH * g->Wq, 32)) {
-        g->mode = IG_PACKED;
+    else if (P <= 256 && g->K * packed_stride(P) <= (1 << 20) &&
+             100 * tile_cost(P, 48) <= 92 * tile_cost(a->OH * g->Wq, 32)) {
+        g->mode = IG_PACKED; /* one band, one column block */
         g->band = a->OH;
+        g->ncb = P;
     }
 }
 
@@ -113,8 +114,8 @@ static int64_t band_floats(const ig_geom *g, int64_t rows)
     return g->cg * g->nph * g->npw * (rows + g->ah_max) * g->Wq + g->Wq + IG_NR_MAX + 16;
 }
 
-/* Per-thread scratch, in floats: [band planes | im2col | a column block's tiles | edge B slice |
- * offsets | edge offsets]; ig_layout gives the offsets. */
+/* Per-thread scratch, in floats: [band planes | im2col | a column block's tiles | edge B slice (direct)
+ * or dense last columns (packed) | offsets | edge offsets | tail offsets]; ig_layout gives the offsets. */
 typedef struct {
     int64_t col, tile, edge, off, total;
 } ig_layout;
@@ -126,8 +127,8 @@ static ig_layout ig_layout_of(const wi_conv_args *a, const ig_geom *g)
     l.col = g->mode == IG_DIRECT ? 0 : (band_floats(g, g->band) + 15) / 16 * 16;
     l.tile = l.col + (g->mode == IG_PACKED ? (g->K * packed_stride(P) + IG_NR_MAX + 16 + 15) / 16 * 16 : 0);
     l.edge = l.tile + (g->mg + IG_MR_MAX) * (g->ncb / 32 + 3) * IG_NR_MAX; /* tiles >= 32 wide but 3 */
-    l.off = l.edge + (g->mode == IG_DIRECT ? WI_GEMM_KC * IG_NR_MAX : 0);
-    l.total = l.off + g->K + WI_GEMM_KC + 32;
+    l.off = l.edge + (g->mode == IG_DIRECT ? WI_GEMM_KC * IG_NR_MAX : g->mode == IG_PACKED ? g->K * 8 : 0);
+    l.total = l.off + g->K + 2 * WI_GEMM_KC + 32;
     return l;
 }
 
@@ -243,91 +244,79 @@ WI_TARGET_AVX512 static void gather_row_avx512(float *dst, const float *src, int
 
 /* ---- micro-kernels: c[MR x NR] (row stride NR) = or += a panel (kc x MR) times rows b + off[k] ---- */
 
+/* Where a tile's last K slice goes straight to Y (the fused epilogue): the output rows of the panel,
+ * and the tile columns as up to IG_OUT_SEGS runs, each a masked store per 16 lanes. */
+#define IG_OUT_SEGS 3
+typedef struct {
+    float *y;          /* the panel's first output plane */
+    const float *res;  /* its residual plane, or NULL */
+    const float *bias; /* its bias, or NULL */
+    int64_t P, rows;   /* plane stride; rows to store (a last panel may be partial) */
+    int32_t n_seg;
+    int64_t shift[IG_OUT_SEGS];             /* Y offset of tile column 0 in each run */
+    __mmask16 mask[IG_OUT_SEGS][IG_NR_MAX / 16]; /* lanes of each 16-column vector in each run */
+    float lo, hi;      /* clamp: ReLU, Clip, or none */
+} ig_out;
+
 typedef void (*ig_kernel_fn)(int64_t kc, const float *a, const float *b, const int32_t *off, float *c,
-                             int32_t acc);
+                             int32_t acc, const ig_out *o);
 
-WI_TARGET_AVX512 static void ig_kernel_avx512(int64_t kc, const float *a, const float *b, const int32_t *off,
-                                              float *c, int32_t acc)
+/* Row i, vector v of a finished tile: bias, residual, clamp, then the runs' masked stores. */
+WI_TARGET_AVX512 WI_INLINE void ig_store(__m512 t, const ig_out *o, int64_t i, int v)
 {
-    __m512 t[8][2];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        t[i][0] = acc ? _mm512_loadu_ps(c + i * IG_NR_MAX) : _mm512_setzero_ps();
-        t[i][1] = acc ? _mm512_loadu_ps(c + i * IG_NR_MAX + 16) : _mm512_setzero_ps();
+    float *y = o->y + i * o->P + 16 * v;
+    const float *res = o->res ? o->res + i * o->P + 16 * v : NULL;
+    if (o->bias)
+        t = _mm512_add_ps(t, _mm512_set1_ps(o->bias[i]));
+    if (res) {
+        __m512 r = _mm512_setzero_ps();
+        for (int32_t s = 0; s < o->n_seg; s++)
+            r = _mm512_mask_loadu_ps(r, o->mask[s][v], res + o->shift[s]);
+        t = _mm512_add_ps(t, r);
     }
-    for (int64_t k = 0; k < kc; k++, a += 8) {
-        const float *br = b + off[k];
-        __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
-        _mm_prefetch((const char *)(a + IG_PREFETCH), _MM_HINT_T0);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-            t[i][0] = _mm512_fmadd_ps(ai, b0, t[i][0]);
-            t[i][1] = _mm512_fmadd_ps(ai, b1, t[i][1]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        _mm512_storeu_ps(c + i * IG_NR_MAX, t[i][0]);
-        _mm512_storeu_ps(c + i * IG_NR_MAX + 16, t[i][1]);
-    }
+    t = _mm512_min_ps(_mm512_set1_ps(o->hi), _mm512_max_ps(_mm512_set1_ps(o->lo), t)); /* NaN stays NaN */
+    for (int32_t s = 0; s < o->n_seg; s++)
+        _mm512_mask_storeu_ps(y + o->shift[s], o->mask[s][v], t);
 }
 
-/* 8 x 48 (24 accumulators): the packed mode's tiles, whose rows are dense. */
-WI_TARGET_AVX512 static void ig_kernel48_avx512(int64_t kc, const float *a, const float *b, const int32_t *off,
-                                                float *c, int32_t acc)
-{
-    __m512 t[8][3];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++)
-            t[i][j] = acc ? _mm512_loadu_ps(c + i * IG_NR_MAX + 16 * j) : _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++, a += 8) {
-        const float *br = b + off[k];
-        __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16), b2 = _mm512_loadu_ps(br + 32);
-        _mm_prefetch((const char *)(a + IG_PREFETCH), _MM_HINT_T0);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-            t[i][0] = _mm512_fmadd_ps(ai, b0, t[i][0]);
-            t[i][1] = _mm512_fmadd_ps(ai, b1, t[i][1]);
-            t[i][2] = _mm512_fmadd_ps(ai, b2, t[i][2]);
-        }
+/* 8 x 16V: 8V accumulators, V B vectors and one broadcast A value per k. o: the last slice, to Y. */
+#define IG_KERNEL(NAME, V)                                                                                    \
+    WI_TARGET_AVX512 static void NAME(int64_t kc, const float *a, const float *b, const int32_t *off, float *c, \
+                                      int32_t acc, const ig_out *o)                                        \
+    {                                                                                                      \
+        __m512 t[8][V];                                                                                    \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) \
+            t[i][v] = acc ? _mm512_loadu_ps(c + i * IG_NR_MAX + 16 * v) : _mm512_setzero_ps();             \
+        for (int64_t k = 0; k < kc; k++, a += 8) {                                                         \
+            const float *br = b + off[k];                                                                  \
+            __m512 bv[V];                                                                                  \
+            _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(br + 16 * v);      \
+            _mm_prefetch((const char *)(a + IG_PREFETCH), _MM_HINT_T0);                                    \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                            \
+            {                                                                                              \
+                __m512 ai = _mm512_set1_ps(a[i]);                                                          \
+                _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) t[i][v] = _mm512_fmadd_ps(ai, bv[v], t[i][v]); \
+            }                                                                                              \
+        }                                                                                                  \
+        if (o) {                                                                                           \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) if (i < o->rows)                           \
+                _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) ig_store(t[i][v], o, i, v);            \
+            return;                                                                                        \
+        }                                                                                                  \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) \
+            _mm512_storeu_ps(c + i * IG_NR_MAX + 16 * v, t[i][v]);                                         \
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++)
-            _mm512_storeu_ps(c + i * IG_NR_MAX + 16 * j, t[i][j]);
-}
-
-/* 8 x 16, for a tile's last 9..24 columns. */
-WI_TARGET_AVX512 static void ig_kernel16_avx512(int64_t kc, const float *a, const float *b, const int32_t *off,
-                                                float *c, int32_t acc)
-{
-    __m512 t[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-        t[i] = acc ? _mm512_loadu_ps(c + i * IG_NR_MAX) : _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++, a += 8) {
-        __m512 b0 = _mm512_loadu_ps(b + off[k]);
-        _mm_prefetch((const char *)(a + IG_PREFETCH), _MM_HINT_T0);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            t[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, t[i]);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-        _mm512_storeu_ps(c + i * IG_NR_MAX, t[i]);
-}
+IG_KERNEL(ig_kernel_avx512, 2)   /* the main tile */
+IG_KERNEL(ig_kernel48_avx512, 3) /* the packed mode's tiles, whose rows are dense */
+IG_KERNEL(ig_kernel16_avx512, 1) /* a last 9..24 columns */
 
 /* 8 x R for the last R <= 8 columns: one 8-row A vector times R broadcast B values per k, so a
  * lone column costs one FMA per k, not a 16-lane tile's eight. U chains per column hide the latency. */
 #define IG_COLUMNS(R, U)                                                                                      \
     WI_TARGET_AVX512 static void ig_columns##R(int64_t kc, const float *a, const float *b, const int32_t *off, \
-                                               float *c, int32_t acc)                                      \
+                                               float *c, int32_t acc, const ig_out *o)                     \
     {                                                                                                      \
+        (void)o; /* never fused */                                                                         \
         __m256 t[R][U];                                                                                    \
         _Pragma("GCC unroll 8") for (int j = 0; j < R; j++) _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) \
             t[j][u] = _mm256_setzero_ps();                                                                 \
@@ -365,8 +354,9 @@ IG_COLUMNS(7, 2)
 IG_COLUMNS(8, 1)
 
 WI_TARGET_AVX2 static void ig_kernel_avx2(int64_t kc, const float *a, const float *b, const int32_t *off,
-                                          float *c, int32_t acc)
+                                          float *c, int32_t acc, const ig_out *o)
 {
+    (void)o; /* never fused */
     __m256 t[6][2];
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
@@ -473,6 +463,20 @@ WI_TARGET_AVX2 static void epilogue_avx2(const ig_job *job, const float *tile, i
     epilogue_body(job, tile, m0, m1, seg, n_seg);
 }
 
+/* Tile columns [j, j + cols) -> Y: runs within one output row, the virtual columns (>= ow of each wq)
+ * dropped; Y offsets from y0. */
+static int32_t tile_segs(int64_t j, int64_t cols, int64_t wq, int64_t ow, int64_t y0, ig_seg *seg)
+{
+    int32_t n_seg = 0;
+    for (int64_t q = 0; q < cols;) {
+        int64_t v = j + q, r = v / wq, c = v % wq, len = wq - c < cols - q ? wq - c : cols - q;
+        if (c < ow)
+            seg[n_seg++] = (ig_seg){q, y0 + r * ow + c, ow - c < len ? ow - c : len};
+        q += len;
+    }
+    return n_seg;
+}
+
 static const ig_kernel_fn ig_columns[8] = {ig_columns1, ig_columns2, ig_columns3, ig_columns4,
                                             ig_columns5, ig_columns6, ig_columns7, ig_columns8};
 
@@ -491,7 +495,7 @@ static void ig_task(void *arg, int64_t task, int32_t thread)
     ig_layout l = ig_layout_of(a, g);
     float *buf = wi_scratch_thread(job->ctx, thread), *col = buf + l.col, *tile = buf + l.tile;
     float *edge = buf + l.edge;
-    int32_t *off = (int32_t *)(buf + l.off), *edge_off = off + g->K;
+    int32_t *off = (int32_t *)(buf + l.off), *edge_off = off + g->K, *tail_off = edge_off + WI_GEMM_KC;
     const float *x = a->x + (job->n * a->C + job->grp * g->cg) * a->H * a->W, *b;
     int64_t P = a->OH * a->OW, HW = a->H * a->W, nv, y0, wq, ow;
 
@@ -536,8 +540,10 @@ static void ig_task(void *arg, int64_t task, int32_t thread)
             b = col;
         }
     }
-    for (int64_t k = 0; k < WI_GEMM_KC; k++)
+    for (int64_t k = 0; k < WI_GEMM_KC; k++) {
         edge_off[k] = (int32_t)(k * IG_NR_MAX);
+        tail_off[k] = (int32_t)(k * 8);
+    }
     int64_t m_rows = (g->mg + mr - 1) / mr * mr, each = m_rows * g->K;
     const float *w = a->w_packed + job->grp * each;
     int64_t m0 = p0 * mr, m1 = p1 * mr < g->mg ? p1 * mr : g->mg;
@@ -549,6 +555,10 @@ static void ig_task(void *arg, int64_t task, int32_t thread)
         struct {
             int64_t j, width, cols;
             ig_kernel_fn kernel;
+            const float *b; /* B rows of the current slice: b + off[k] */
+            const int32_t *off;
+            int32_t fused; /* its last slice goes straight to Y, through out */
+            ig_out out;
         } tl[1024 / 16 + 4];
         /* whole tiles (AVX-512: 48 wide over packed rows), then a 32 or 16-wide one and single columns
          * rather than a mostly empty tile */
@@ -566,49 +576,83 @@ static void ig_task(void *arg, int64_t task, int32_t thread)
             tl[n_tiles].width = width;
             tl[n_tiles].cols = left < width ? left : width;
             tl[n_tiles].kernel = kernel;
+            tl[n_tiles].fused = 0;
         }
+        if (g->mode == IG_PACKED && tl[n_tiles - 1].width <= 8) {
+            /* single columns read one float a row: give them dense rows of their own */
+            int64_t j = tl[n_tiles - 1].j, n = tl[n_tiles - 1].cols, pp = packed_stride(P);
+            for (int64_t k = 0; k < g->K; k++)
+                for (int64_t q = 0; q < 8; q++)
+                    edge[k * 8 + q] = q < n ? col[k * pp + j + q] : 0.0f;
+        }
+        /* the fused epilogue: AVX-512 tiles of 16+ columns in at most IG_OUT_SEGS runs, ReLU/Clip/none */
+        int32_t fuse_act = a->act == WI_ACT_NONE || a->act == WI_ACT_RELU || a->act == WI_ACT_CLIP;
+        int64_t c0 = job->n * a->M + job->grp * g->mg;
         for (int64_t pc = 0; pc < g->K; pc += WI_GEMM_KC) {
             int64_t kc = g->K - pc < WI_GEMM_KC ? g->K - pc : WI_GEMM_KC;
             for (int64_t t = 0; t < n_tiles; t++) {
-                const float *bt = b + tl[t].j;
-                const int32_t *ot = off + pc;
+                tl[t].b = b + tl[t].j;
+                tl[t].off = off + pc;
                 if (g->mode == IG_DIRECT && y0 + tl[t].j + tl[t].width > P) {
                     /* the last tile would read past X: pack it, zero padded */
                     for (int64_t k = 0; k < kc; k++)
                         for (int64_t q = 0; q < tl[t].width; q++)
                             edge[k * IG_NR_MAX + q] = q < tl[t].cols ? x[(pc + k) * HW + y0 + tl[t].j + q] : 0.0f;
-                    bt = edge;
-                    ot = edge_off;
+                    tl[t].b = edge;
+                    tl[t].off = edge_off;
+                } else if (g->mode == IG_PACKED && tl[t].width <= 8) {
+                    tl[t].b = edge + pc * 8;
+                    tl[t].off = tail_off;
                 }
-                /* 48-wide rows: half slices, so the tile's B rows stay in L1 */
-                int64_t step = tl[t].width > 32 ? WI_GEMM_KC / 2 : WI_GEMM_KC;
-                for (int64_t s0 = 0; s0 < kc; s0 += step)
-                    for (int64_t p = p0; p < p1; p++)
-                        tl[t].kernel(kc - s0 < step ? kc - s0 : step, w + pc * m_rows + p * mr * kc + s0 * mr, bt,
-                                     ot + s0, tile + (t * np + p - p0) * mr * job->ldc, pc + s0 > 0);
+                if (pc + kc == g->K && nr == 32 && tl[t].width >= 16 && fuse_act) {
+                    ig_seg seg[IG_NR_MAX + 1];
+                    int32_t n_seg = tile_segs(tl[t].j, tl[t].cols, wq, ow, y0, seg);
+                    ig_out *o = &tl[t].out;
+                    tl[t].fused = n_seg <= IG_OUT_SEGS;
+                    o->P = P;
+                    o->n_seg = n_seg;
+                    o->lo = a->act == WI_ACT_CLIP ? a->act_alpha : a->act == WI_ACT_RELU ? 0.0f : -__builtin_inff();
+                    o->hi = a->act == WI_ACT_CLIP ? a->act_beta : __builtin_inff();
+                    for (int32_t q = 0; q < n_seg && tl[t].fused; q++) {
+                        o->shift[q] = seg[q].y - seg[q].q;
+                        for (int v = 0; v < IG_NR_MAX / 16; v++)
+                            o->mask[q][v] = lane_mask(seg[q].q - 16 * v, seg[q].q + seg[q].n - 16 * v);
+                    }
+                }
+            }
+            /* one slice: a panel at a time over all tiles, so Y is written as 8 streams, not 8 per panel;
+             * several: a tile at a time over all panels, its B rows staying in L1 (whole slices even where
+             * a 48-wide tile's rows overflow L1: A then streams in order) */
+            int32_t p_outer = kc == g->K;
+            for (int64_t u = 0; u < np * n_tiles; u++) {
+                int64_t p = p0 + (p_outer ? u / n_tiles : u % np), t = p_outer ? u % n_tiles : u / np;
+                ig_out *o = tl[t].fused ? &tl[t].out : NULL;
+                if (o) {
+                    int64_t m = p * mr;
+                    o->y = a->y + (c0 + m) * P;
+                    o->res = a->residual ? a->residual + (c0 + m) * P : NULL;
+                    o->bias = a->bias ? a->bias + job->grp * g->mg + m : NULL;
+                    o->rows = g->mg - m < mr ? g->mg - m : mr;
+                }
+                tl[t].kernel(kc, w + pc * m_rows + p * mr * kc, tl[t].b, tl[t].off,
+                             tile + (t * np + p - p0) * mr * job->ldc, pc > 0, o);
             }
         }
         for (int64_t t = 0; t < n_tiles; t++) {
-            /* tile columns -> Y: runs within one output row, virtual columns (ow >= OW) dropped */
+            if (tl[t].fused)
+                continue;
             ig_seg seg[IG_NR_MAX + 1];
-            int32_t n_seg = 0;
-            int64_t j = tl[t].j, cols = tl[t].cols;
-            for (int64_t q = 0; q < cols;) {
-                int64_t v = j + q, r = v / wq, c = v % wq, len = wq - c < cols - q ? wq - c : cols - q;
-                if (c < ow)
-                    seg[n_seg++] = (ig_seg){q, y0 + r * ow + c, ow - c < len ? ow - c : len};
-                q += len;
-            }
+            int32_t n_seg = tile_segs(tl[t].j, tl[t].cols, wq, ow, y0, seg);
             const float *tt = tile + t * np * mr * job->ldc;
             if (isa >= WI_ISA_AVX512)
                 epilogue_avx512(job, tt, m0, m1, seg, n_seg);
             else
                 epilogue_avx2(job, tt, m0, m1, seg, n_seg);
-            if (a->act != WI_ACT_NONE && a->act != WI_ACT_RELU && a->act != WI_ACT_CLIP)
+            if (!fuse_act)
                 for (int64_t m = m0; m < m1; m++)
-                    for (int32_t s = 0; s < n_seg; s++) {
-                        float *yy = a->y + (job->n * a->M + job->grp * g->mg + m) * P + seg[s].y;
-                        wi_elementwise_act_f32(isa, a->act, a->act_alpha, a->act_beta, yy, yy, seg[s].n);
+                    for (int32_t q = 0; q < n_seg; q++) {
+                        float *yy = a->y + (c0 + m) * P + seg[q].y;
+                        wi_elementwise_act_f32(isa, a->act, a->act_alpha, a->act_beta, yy, yy, seg[q].n);
                     }
         }
     }
@@ -619,7 +663,6 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
     ig_geom g;
     ig_taps t;
     ig_setup(a, &g, &t);
-    { extern char *getenv(const char *); extern int atoi(const char *); if (getenv("PF")) ig_pf = atoi(getenv("PF")); } // KNOB
     ig_job job = {ctx, a, &g, &t, 0, 0, 1, 0, 1, 8, 32, IG_NR_MAX, ig_kernel_avx512};
     if (ctx->isa < WI_ISA_AVX512) {
         job.mr = 6;
