@@ -1,5 +1,9 @@
 /* CONV (NCHW, float32): Y = act(conv(X, W) + B[m] + R).
  *
+ * Dispatch: on x86, convs whose weights are prepacked (constant W, M/group > 8) run as an implicit
+ * GEMM (conv_igemm.c) and depthwise convs with AVX-512 take conv_dw.c's kernels. Everything else,
+ * and every conv of a portable (wasm) build, runs here:
+ *
  * General convolutions run as GEMM per (image, group): W_g [M/g x C/g*KH*KW] times the im2col matrix
  * of X, which is never materialised: its NR-wide panels are packed straight from X. A 1x1, stride-1,
  * unpadded conv needs no im2col at all (X is already the B matrix). Depthwise convs (group == C == M)

@@ -1,19 +1,26 @@
-/* CONV as an implicit GEMM (x86): the im2col matrix is never packed; the micro-kernel reads its rows
- * straight from a zero-padded copy of the input.
+/* CONV as an implicit GEMM (x86, AVX-512 and AVX2): Y_g [M/g x OH*OW] = W_g [M/g x K] times the im2col
+ * matrix of X [K x OH*OW], K = C/g * KH * KW, whose rows the micro-kernels read in place instead of
+ * from packed panels: kernel row k is b + off[k], B's columns being contiguous.
  *
- * With stride s, tap (kh, kw) of output (oh, ow) reads padded input row oh*s + kh*dh, column
- * ow*s + kw*dw. Splitting the padded input into phase planes by (row mod s, column mod s) makes that
- * plane(tap)[(oh + ah) * Wq + ow + aw]: every tap is one fixed offset from j = oh * Wq + ow. So with
- * output columns computed on a "virtual" row width Wq (>= OW; the extra columns are computed and
- * dropped), im2col row k is the contiguous run buf + off[k] + j. Building the phase planes copies the
- * input once instead of KH*KW times, and a 1x1 stride-1 unpadded conv reads X itself.
+ * Where B comes from (ig_geom.mode):
+ *  - VIRTUAL: with stride s, tap (kh, kw) of output (oh, ow) reads padded input row oh*s + kh*dh,
+ *    column ow*s + kw*dw. Split the padded input into phase planes by (row mod s, column mod s) and
+ *    that is plane(tap)[(oh + ah) * Wq + ow + aw]: one fixed offset from j = oh * Wq + ow for every
+ *    tap. Outputs are computed over a "virtual" row width Wq = OW + aw_max (the extra columns are
+ *    computed and dropped), and im2col row k is the run buf + off[k] + j. The input is copied once
+ *    (not KH*KW times), per band of output rows, into the thread's scratch.
+ *  - DIRECT (1x1, stride 1, unpadded): B is X itself.
+ *  - PACKED (small outputs, where virtual columns would cost whole tiles): the im2col matrix proper,
+ *    gathered once from the phase planes, so tiles cover exactly OH * OW columns (7x7: 48 + 1).
+ * W comes prepacked (plan.c, wi_gemm_pack_operand: MR-row panels, K in WI_GEMM_KC slices).
  *
- * Work is cut into tasks of (output channel panels) x (band of output rows); each task copies the
- * planes of its band (plus the halo) into its thread's scratch, so tasks need no barrier. Within a
- * task: for each NR-wide column tile, for each K slice (the B rows it reads stay in L1), for each MR-row
- * panel of the prepacked weights (plan.c packs them with wi_gemm_pack_operand, K in WI_GEMM_KC slices):
- * one micro-kernel call into a tile buffer; the last slice's tile goes through the epilogue (bias,
- * residual, activation) to Y, dropping the virtual columns.
+ * Tasks are (output-channel panels) x (band of output rows, or of columns): each copies what it reads
+ * into its own scratch, so tasks need no barrier. Within a task, column blocks of ncb columns: for
+ * each K slice, each tile (AVX-512: 32 columns; 48 in packed mode; a 16-wide one and single columns
+ * at the end rather than a mostly empty tile), each 8-row panel: one micro-kernel call. The tiles
+ * accumulate in scratch over the slices; the last slice's call applies bias, residual and ReLU/Clip
+ * and stores straight to Y, dropping virtual columns (other activations: a pass afterwards). Weights
+ * stream from DRAM in a whole model (ResNet-18's do not fit in L3), hence the software prefetch.
  */
 #include "internal.h"
 #include "threads.h"
@@ -25,7 +32,7 @@
 #define IG_MR_MAX 8
 #define IG_BAND_FLOATS (96 * 1024) /* a band's phase planes aim at this size (L2-resident) */
 #define IG_MAX_TAPS 64
-#define IG_PREFETCH 1024 /* floats of A prefetched ahead: weights mostly stream from DRAM in a model */
+#define IG_PREFETCH 1024 /* floats of A prefetched ahead (4 KiB) */
 #define IG_CBLOCK (48 * 1024) /* floats of the tiles a column block accumulates (L2-resident) */
 
 /* Geometry shared by all tasks of one conv. */
@@ -242,7 +249,8 @@ WI_TARGET_AVX512 static void gather_row_avx512(float *dst, const float *src, int
         }
 }
 
-/* ---- micro-kernels: c[MR x NR] (row stride NR) = or += a panel (kc x MR) times rows b + off[k] ---- */
+/* ---- micro-kernels: c[MR x NR] (row stride IG_NR_MAX, AVX2: 16) = or += a panel (kc x MR) times
+ * rows b + off[k] ---- */
 
 /* Where a tile's last K slice goes straight to Y (the fused epilogue): the output rows of the panel,
  * and the tile columns as up to IG_OUT_SEGS runs, each a masked store per 16 lanes. */
@@ -261,13 +269,20 @@ typedef struct {
 typedef void (*ig_kernel_fn)(int64_t kc, const float *a, const float *b, const int32_t *off, float *c,
                              int32_t acc, const ig_out *o);
 
-/* Row i, vector v of a finished tile: bias, residual, clamp, then the runs' masked stores. */
+/* Row i, vector v of a finished tile: bias, residual, clamp, then the runs' masked stores (plain ones
+ * for a whole vector in one run: masked stores are slow on AMD cores). */
 WI_TARGET_AVX512 WI_INLINE void ig_store(__m512 t, const ig_out *o, int64_t i, int v)
 {
     float *y = o->y + i * o->P + 16 * v;
     const float *res = o->res ? o->res + i * o->P + 16 * v : NULL;
     if (o->bias)
         t = _mm512_add_ps(t, _mm512_set1_ps(o->bias[i]));
+    if (o->n_seg == 1 && o->mask[0][v] == 0xffff) {
+        if (res)
+            t = _mm512_add_ps(t, _mm512_loadu_ps(res + o->shift[0]));
+        _mm512_storeu_ps(y + o->shift[0], _mm512_min_ps(_mm512_set1_ps(o->hi), _mm512_max_ps(_mm512_set1_ps(o->lo), t)));
+        return;
+    }
     if (res) {
         __m512 r = _mm512_setzero_ps();
         for (int32_t s = 0; s < o->n_seg; s++)
@@ -353,10 +368,11 @@ IG_COLUMNS(6, 2)
 IG_COLUMNS(7, 2)
 IG_COLUMNS(8, 1)
 
+/* 6 x 16 with AVX2 (the AVX2 packing's panel height): 12 accumulators; never fused. */
 WI_TARGET_AVX2 static void ig_kernel_avx2(int64_t kc, const float *a, const float *b, const int32_t *off,
                                           float *c, int32_t acc, const ig_out *o)
 {
-    (void)o; /* never fused */
+    (void)o;
     __m256 t[6][2];
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
@@ -673,11 +689,12 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
     double flops = 2.0 * (double)g.mg * (double)P * (double)g.K;
     if (nt > 1 && flops < 2e6)
         nt = 1;
+    /* With threads, several tasks each: a worker that wakes late still finds some left */
     if (g.mode == IG_DIRECT) {
         /* column ranges of whole tiles; with several threads, split panels too when columns are few */
         int64_t tiles = (P + job.nr - 1) / job.nr;
         job.pm = nt > 1 && tiles < 2 * nt && panels >= nt ? nt : 1;
-        int64_t parts = nt / job.pm, per = (tiles + parts - 1) / parts;
+        int64_t parts = job.pm > 1 ? 1 : tiles >= 8 * nt ? 4 * nt : nt, per = (tiles + parts - 1) / parts;
         per = per < 1 ? 1 : per;
         job.band = per * job.nr;
         job.n_bands = (P + job.band - 1) / job.band;
@@ -690,7 +707,7 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
         job.n_bands = (a->OH + g.band - 1) / g.band;
         if (nt > 1) {
             if (a->OH >= 4 * nt && job.n_bands < nt)
-                job.n_bands = nt;
+                job.n_bands = a->OH >= 16 * nt ? 2 * nt : nt;
             else if (a->OH < 4 * nt && panels >= nt)
                 job.pm = nt;
         }

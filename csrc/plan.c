@@ -8,7 +8,6 @@
 #include <stdarg.h>
 
 #include "internal.h"
-extern int atoi(const char *);
 #include "threads.h"
 
 #define WI_MAGIC 0x5749504C
@@ -879,17 +878,11 @@ int32_t wi_run_plan(wi_context *ctx, const int64_t *plan, int64_t n_words, uint8
         return wi_set_error(ctx, WI_ERR_PLAN, "%lld words after the last step", (long long)(n_words - pos));
     TRY(grow_scratch(ctx, per_thread));
     pos = 3;
-    static double prof[4096]; static int prof_runs = 0; // PROFILE
-    extern char *getenv(const char *); extern int fprintf(void *, const char *, ...); extern void *stderr;
-    int do_prof = getenv("WIPROF") != 0;
     for (ctx->step = 0; ctx->step < plan[2]; ctx->step++) {
         TRY(decode_step(ctx, &pv, &pos, &s, &def));
         ctx->scratch_stride = align_up(s.scratch);
-        unsigned long long t0 = __builtin_ia32_rdtsc();
         TRY(def->run(ctx, &s));
-        if (do_prof && ctx->step < 4096) { double d = (double)(__builtin_ia32_rdtsc() - t0); if (prof_runs == 0 || d < prof[ctx->step]) prof[ctx->step] = d; }
     }
-    if (do_prof) { prof_runs++; if (prof_runs == atoi(getenv("WIPROF"))) { for (int i = 0; i < plan[2]; i++) fprintf(stderr, "PROF %d %.0f\n", i, prof[i]); prof_runs = 0; } }
     ctx->step = -1;
     return WI_OK;
 }
