@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
@@ -102,8 +101,13 @@ def ort_us(step: Step, threads: int) -> float:
     if p.has_bias:
         inits.append(numpy_helper.from_array(rng.standard_normal(w_shape[0]).astype(np.float32), "b"))
         conv_in.append("b")
-    attrs = dict(group=p.group, kernel_shape=list(p.kernel), strides=list(p.strides), pads=list(p.pads),
-                 dilations=list(p.dilations))  # fmt: skip
+    attrs = dict(
+        group=p.group,
+        kernel_shape=list(p.kernel),
+        strides=list(p.strides),
+        pads=list(p.pads),
+        dilations=list(p.dilations),
+    )
     nodes = [helper.make_node("Conv", conv_in, ["c"], **attrs)]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
     last = "c"
@@ -115,13 +119,15 @@ def ort_us(step: Step, threads: int) -> float:
         nodes.append(helper.make_node("Relu", [last], ["a"]))
         last = "a"
     elif p.act == Act.CLIP:
-        inits += [numpy_helper.from_array(np.float32(p.act_alpha), "lo"),
-                  numpy_helper.from_array(np.float32(p.act_beta), "hi")]  # fmt: skip
+        inits += [
+            numpy_helper.from_array(np.float32(p.act_alpha), "lo"),
+            numpy_helper.from_array(np.float32(p.act_beta), "hi"),
+        ]
         nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["a"]))
         last = "a"
     nodes.append(helper.make_node("Identity", [last], ["y"]))
-    graph = helper.make_graph(nodes, "conv", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
-                              inits)  # fmt: skip
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)]
+    graph = helper.make_graph(nodes, "conv", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -138,7 +144,11 @@ def describe(step: Step) -> str:
     p = step.params
     x, w = step.tensors[0].shape, step.tensors[1].shape
     kind = "dw" if p.group > 1 and p.group == x[1] == w[0] else (f"g{p.group}" if p.group > 1 else "")
-    extra = ("+b" if p.has_bias else "") + ("+r" if p.has_residual else "") + (f"+{Act(p.act).name}" if p.act else "")
+    extra = (
+        ("+b" if p.has_bias else "")
+        + ("+r" if p.has_residual else "")
+        + (f"+{Act(p.act).name}" if p.act else "")
+    )
     return f"{x[1]:>4}->{w[0]:<4} {x[2]:>3}x{x[3]:<3} k{p.kernel[0]}s{p.strides[0]} {kind:<3}{extra}"
 
 
@@ -152,7 +162,6 @@ def main() -> None:
     global THREADS
     THREADS = args.threads
     models_dir = ensure_models(ROOT)
-    _ = onnx  # the model builder above
     for name in args.models.split(","):
         print(f"== {name} (threads {args.threads})")
         print(f"{'layer':<44}{'n':>3}{'ours us':>10}{'ort us':>10}{'ratio':>7}{'GF/s':>7}")
@@ -160,12 +169,14 @@ def main() -> None:
         for step, count in conv_steps(models_dir, name):
             ours = webinfer_us(step, args.threads, args.isa)
             theirs = float("nan") if args.no_ort else ort_us(step, args.threads)
-            p, y, w = step.params, step.tensors[-1].shape, step.tensors[1].shape
+            y, w = step.tensors[-1].shape, step.tensors[1].shape
             flops = 2 * y[1] * y[2] * y[3] * w[1] * w[2] * w[3]
             tot_ours += ours * count
             tot_ort += theirs * count
-            print(f"{describe(step):<44}{count:>3}{ours:>10.1f}{theirs:>10.1f}{ours / theirs:>7.2f}"
-                  f"{flops / ours / 1e3:>7.1f}")  # fmt: skip
+            print(
+                f"{describe(step):<44}{count:>3}{ours:>10.1f}{theirs:>10.1f}{ours / theirs:>7.2f}"
+                f"{flops / ours / 1e3:>7.1f}"
+            )
         print(f"{'total (x count)':<47}{tot_ours:>10.0f}{tot_ort:>10.0f}{tot_ours / tot_ort:>7.2f}")
 
 

@@ -146,6 +146,8 @@ int wi_conv_igemm_ok(const wi_conv_args *a, int32_t isa)
     ig_geom g;
     ig_taps t;
     ig_setup(a, &g, &t);
+    if (isa < WI_ISA_AVX512 && g.mode == IG_DIRECT) /* no fused epilogue with AVX2: gemm.c does as well */
+        return 0;
     /* offsets are int32; keep bands and whole planes well inside that */
     return ig_layout_of(a, &g).total < ((int64_t)1 << 30) && g.cg * a->H * a->W < ((int64_t)1 << 30) &&
            g.K < ((int64_t)1 << 24);

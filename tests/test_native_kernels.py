@@ -786,7 +786,7 @@ def test_random_corruption_never_crashes() -> None:
 # ---- CONV fast paths: implicit GEMM (weights prepacked, M/group > 8) and AVX-512 depthwise ----
 
 # Shapes chosen for the implicit GEMM's modes and edges: 1x1 stride-1 convs read X directly, with
-# output sizes whose last tile is full, 16 wide, or single columns (N % 32 in 0, 1, 5, 8, 9, 17, 25);
+# output sizes whose last tile is full, 16 wide, or single columns (N % 32 in 0, 5, 8, 9, 13, 17, 25);
 # small outputs go through a packed im2col; the rest through phase planes (virtual columns), with
 # strides 2 and 3, odd sizes, asymmetric pads, dilation, K over one 256-deep slice, M not a multiple
 # of the panel height, groups, batches and every fused epilogue.
@@ -823,28 +823,44 @@ def test_conv_implicit_gemm(case: dict) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{isa} threads={threads}")
 
 
-def test_conv_implicit_gemm_large() -> None:
-    """A ResNet-sized layer: several bands, both thread splits, every K slice."""
-    case = dict(N=1, C=64, H=56, W=56, M=64, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU)
+IGEMM_LARGE_CASES = [  # big enough to be split over threads: row bands, column ranges, panel ranges
+    dict(N=1, C=64, H=56, W=56, M=64, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+    dict(N=1, C=32, H=56, W=56, M=40, k=(1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
+    dict(N=1, C=128, H=7, W=7, M=72, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+]
+
+
+@pytest.mark.parametrize("case", IGEMM_LARGE_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_conv_implicit_gemm_large(case: dict) -> None:
     inputs, params, want = conv_case(**case)
     for isa, threads in product(isas(), THREADS):
         got = run1(Kernel.CONV, params, inputs, want.shape, threads=threads, isa=isa, weights=(1,))
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{isa} threads={threads}")
 
 
+# The AVX-512 depthwise paths: 3x3 with a left pad of 1 read X in place (stride 1 when W == OW, two
+# output rows at a time; stride 2 from even/odd column splits), every other shape goes through
+# zero-padded phase planes. Widths below, at and above one 16-lane vector, odd heights (a lone last
+# row), pads on either side only, residuals, batches and activations that run after the plane.
 DEPTHWISE_CASES = [
     dict(N=1, C=8, H=7, W=7, k=(3, 3), pads=(1, 1, 1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
+    dict(N=2, C=3, H=16, W=16, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+    dict(N=1, C=4, H=37, W=45, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
+    dict(N=1, C=3, H=9, W=17, k=(3, 3), pads=(0, 1, 2, 1), bias=False),  # rows padded below only
+    dict(N=1, C=2, H=1, W=40, k=(1, 3), pads=(0, 1, 0, 1)),  # 1-D
     dict(N=1, C=5, H=14, W=14, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), act=Act.CLIP, act_args=(0.0, 6.0)),
     dict(N=2, C=3, H=13, W=13, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), residual=True),  # odd
-    dict(N=1, C=4, H=37, W=45, k=(3, 3), pads=(1, 1, 1, 1), residual=True, act=Act.RELU),
     dict(N=1, C=3, H=40, W=66, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), bias=False),  # wide rows
-    dict(N=1, C=3, H=12, W=11, k=(3, 3), pads=(2, 0, 0, 2), act=Act.RELU),  # asymmetric, W == OW
-    dict(N=1, C=3, H=15, W=15, k=(3, 3), pads=(2, 2, 2, 2), dil=(2, 2)),
+    dict(N=1, C=2, H=20, W=35, k=(3, 3), stride=(2, 2), pads=(0, 1, 1, 2), act=Act.HARDSWISH),
+    dict(N=1, C=3, H=12, W=11, k=(3, 3), pads=(2, 0, 0, 2), act=Act.RELU),  # planes: asymmetric
+    dict(N=1, C=3, H=20, W=21, k=(3, 3), pads=(0, 0, 0, 0), residual=True),  # planes: valid, W > OW
+    dict(N=1, C=2, H=20, W=20, k=(3, 3), stride=(2, 2), pads=(0, 0, 1, 1)),  # planes: pads after only
+    dict(N=1, C=3, H=15, W=33, k=(3, 3), pads=(2, 2, 2, 2), dil=(2, 2)),
     dict(N=1, C=3, H=16, W=16, k=(5, 5), stride=(2, 2), pads=(2, 2, 2, 2), act=Act.HARDSWISH),
     dict(N=1, C=3, H=17, W=19, k=(3, 3), stride=(3, 3), pads=(1, 1, 1, 1)),
-    dict(N=1, C=3, H=9, W=9, k=(3, 3)),  # valid padding: the portable path
-    dict(N=1, C=2, H=1, W=40, k=(1, 3), pads=(0, 1, 0, 1)),  # 1-D
-    dict(N=1, C=2, H=20, W=20, k=(3, 3), stride=(2, 2), pads=(0, 0, 1, 1)),  # pads after only
+    dict(N=1, C=3, H=9, W=9, k=(7, 7), pads=(3, 3, 3, 3), residual=True),
+    dict(N=1, C=32, H=40, W=40, k=(3, 3), pads=(1, 1, 1, 1), act=Act.RELU),  # planes split over threads
+    dict(N=1, C=32, H=40, W=40, k=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), residual=True),
 ]
 
 
