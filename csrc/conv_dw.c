@@ -140,11 +140,23 @@ WI_TARGET_AVX512 WI_INLINE __m512 row_vec(const float *row, int64_t i, int64_t W
     return i + 16 <= W ? _mm512_loadu_ps(row + i) : _mm512_maskz_loadu_ps(lane_mask(0, W - i), row + i);
 }
 
+/* The same where reading up to 16 floats past the row's end stays inside memory (`over`): a plain
+ * load and a register mask, cheaper than a masked load on AMD cores; nothing at all past W. */
+WI_TARGET_AVX512 WI_INLINE __m512 row_vec_over(const float *row, int64_t i, int64_t W, int over)
+{
+    if (i + 16 <= W)
+        return _mm512_loadu_ps(row + i);
+    if (i >= W)
+        return _mm512_setzero_ps();
+    return over ? _mm512_maskz_mov_ps(lane_mask(0, W - i), _mm512_loadu_ps(row + i))
+                : _mm512_maskz_loadu_ps(lane_mask(0, W - i), row + i);
+}
+
 /* ---- 3x3, left pad 1, straight from X ---- */
 
 /* [oh, oh + 2) x [ow, ow + 16) per step, stride 1 (W == OW): input rows oh - pt .. oh - pt + 3. */
 WI_TARGET_AVX512 static void dw_3x3s1(const wi_conv_args *a, const float *x, const float *zero, const float *w,
-                                      const dw_epi *e, const float *res, float *out)
+                                      const dw_epi *e, const float *res, float *out, const float *x_end)
 {
     __m512 wv[9];
     for (int t = 0; t < 9; t++)
@@ -153,11 +165,13 @@ WI_TARGET_AVX512 static void dw_3x3s1(const wi_conv_args *a, const float *x, con
     for (int64_t oh = 0; oh < OH; oh += 2) {
         int rows = oh + 1 < OH ? 4 : 3;
         const float *r[4];
+        int over[4]; /* a row's last vector may read on: the zero row, or a row 16 floats from X's end */
         __m512 prev[4], A[4]; /* per input row: the previous and current vector */
         for (int i = 0; i < 4; i++) {
             r[i] = i < rows ? in_row(a, x, zero, oh - a->pt + i) : zero;
+            over[i] = r[i] == zero || x_end - r[i] >= W + 16;
             prev[i] = _mm512_setzero_ps();
-            A[i] = row_vec(r[i], 0, W);
+            A[i] = row_vec_over(r[i], 0, W, over[i]);
         }
         for (int64_t ow = 0; ow < W; ow += 16) {
             __m512 acc[2][3]; /* per output row, three partial sums (a 9-FMA chain is latency bound) */
@@ -169,7 +183,7 @@ WI_TARGET_AVX512 static void dw_3x3s1(const wi_conv_args *a, const float *x, con
             for (int i = 0; i < 4; i++) {
                 if (i >= rows)
                     break;
-                __m512 B = row_vec(r[i], ow + 16, W);
+                __m512 B = row_vec_over(r[i], ow + 16, W, over[i]);
                 __m512 v[3] = {ALIGNR(A[i], prev[i], 15), A[i], ALIGNR(B, A[i], 1)}; /* columns ow - 1, ow, ow + 1 */
 #pragma GCC unroll 3
                 for (int kw = 0; kw < 3; kw++) {
@@ -327,7 +341,7 @@ WI_TARGET_AVX512 static void dw_plane(const dw_job *job, int64_t pl, float *buf)
     float *out = a->y + pl * P;
     dw_epi e = epi_of(a, a->bias ? a->bias[c] : 0.0f);
     if (g->direct == 1) {
-        dw_3x3s1(a, x, buf, w, &e, res, out);
+        dw_3x3s1(a, x, buf, w, &e, res, out, a->x + a->N * a->C * a->H * a->W);
     } else if (g->direct == 2) {
         dw_3x3s2(a, x, buf, w, &e, res, out);
     } else {

@@ -691,9 +691,9 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
     double flops = 2.0 * (double)g.mg * (double)P * (double)g.K;
     if (nt > 1 && flops < 2e6)
         nt = 1;
-    /* With threads, several tasks each: a worker that wakes late still finds some left */
     if (g.mode == IG_DIRECT) {
-        /* column ranges of whole tiles; with several threads, split panels too when columns are few */
+        /* column ranges of whole tiles, 4 per thread when there are many (a worker that wakes late
+         * still finds some); with several threads, split panels too when columns are few */
         int64_t tiles = (P + job.nr - 1) / job.nr;
         job.pm = nt > 1 && tiles < 2 * nt && panels >= nt ? nt : 1;
         int64_t parts = job.pm > 1 ? 1 : tiles >= 8 * nt ? 4 * nt : nt, per = (tiles + parts - 1) / parts;
@@ -709,7 +709,7 @@ void wi_conv_igemm(wi_context *ctx, const wi_conv_args *a)
         job.n_bands = (a->OH + g.band - 1) / g.band;
         if (nt > 1) {
             if (a->OH >= 4 * nt && job.n_bands < nt)
-                job.n_bands = a->OH >= 16 * nt ? 2 * nt : nt;
+                job.n_bands = nt;
             else if (a->OH < 4 * nt && panels >= nt)
                 job.pm = nt;
         }
