@@ -21,21 +21,14 @@ from typing import Any
 
 import pytest
 
+from webinfer.bench.browser import HEADLESS_FLAGS
+
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "build" / "pyodide"
 RUNTIMES = ("node", "chrome")
 TEST_FILES = "_test_files"  # folder of the dist dir for files a test serves to the page
 SETUP = "run scripts/setup_browser.sh"
-CHROME_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+CHROME_FLAGS = list(HEADLESS_FLAGS)
 HAVE_PLUGIN = importlib.util.find_spec("pytest_pyodide") is not None
 _skip_reasons: set[str] = set()
 

@@ -19,7 +19,8 @@ from typing import Any
 from .results import Measurement
 from .targets import Paths, Target
 
-CHROMIUM_FLAGS = (
+# Headless Chromium on this kind of machine: no sandbox as root, no background network traffic.
+HEADLESS_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-quic",
@@ -28,8 +29,9 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--enable-unsafe-webgpu",  # WebGPU where Chromium finds an adapter (none on a GPU-less Linux)
 )
+# WebGPU where Chromium finds an adapter (none on a GPU-less Linux)
+CHROMIUM_FLAGS = (*HEADLESS_FLAGS, "--enable-unsafe-webgpu")
 SCRIPT_TIMEOUT_S = 900
 
 
