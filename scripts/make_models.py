@@ -4,7 +4,8 @@ Architectures are written here in plain torch from their papers (LeNet, ResNet-1
 SqueezeNet 1.1, BERT), exported with the TorchScript exporter at opset 17, checked with onnx, and
 run through onnxruntime, the independent oracle whose outputs the tests compare against.
 Idempotent: models whose manifest entry came from this exact script and whose files are intact are
-kept as they are.
+kept as they are. `recipe(name)` rebuilds a model's torch module with its seeds, so that
+benchmarks/bench_webgpu.py times the very network that was exported.
 
     python scripts/make_models.py [--out DIR]
 """
@@ -31,8 +32,6 @@ import onnx
 import onnxruntime as ort
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +52,10 @@ ALLOWED_OPS = frozenset({
 })  # fmt: skip
 IMAGE = (3, 224, 224)
 Feeds = dict[str, np.ndarray]
+
+
+class Unbuildable(Exception):
+    """A model this environment cannot build (an optional dependency is missing); says which."""
 
 
 @dataclass
@@ -320,6 +323,11 @@ def mlp(rng: np.random.Generator) -> Recipe:
 
 def lenet_digits(rng: np.random.Generator) -> Recipe:
     """LeNet trained for a few seconds on scikit-learn's bundled 8x8 digits (pixels scaled to [0, 1])."""
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as exc:
+        raise Unbuildable(f"needs scikit-learn for its bundled digits dataset ({exc})") from exc
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None]
     x_train, x_test, y_train, y_test = train_test_split(
@@ -329,11 +337,16 @@ def lenet_digits(rng: np.random.Generator) -> Recipe:
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     generator = torch.Generator().manual_seed(SEED)
-    for _ in range(30):
-        for idx in torch.randperm(len(xt), generator=generator).split(32):
-            optimizer.zero_grad()
-            F.cross_entropy(module(xt[idx]), yt[idx]).backward()
-            optimizer.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batches this small train several times faster on one thread, and the
+    try:  # weights then do not depend on the core count (bench_webgpu.py retrains them elsewhere)
+        for _ in range(30):
+            for idx in torch.randperm(len(xt), generator=generator).split(32):
+                optimizer.zero_grad()
+                F.cross_entropy(module(xt[idx]), yt[idx]).backward()
+                optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
     return Recipe(
         module.eval(),
         example=(torch.zeros(2, 1, 8, 8),),
@@ -378,6 +391,12 @@ RECIPES: dict[str, Callable[[np.random.Generator], Recipe]] = {
     "bert_tiny": bert_tiny,
 }
 assert tuple(RECIPES) == layout.MODEL_NAMES
+
+
+def recipe(name: str) -> Recipe:
+    """A model's recipe, seeded as for its export (the same weights every time on one machine)."""
+    torch.manual_seed(SEED)
+    return RECIPES[name](np.random.default_rng(SEED))
 
 
 # ---------------------------------------------------------------- export and oracle
@@ -492,13 +511,17 @@ def main() -> None:
         "models": {n: e for n, e in kept.items() if n in RECIPES and layout.entry_problem(out, e) is None},
     }
     started = time.perf_counter()
-    for name, make in RECIPES.items():
+    for name in RECIPES:
         if name in manifest["models"]:
             print(f"{name}: up to date")
             continue
         t0 = time.perf_counter()
-        torch.manual_seed(SEED)
-        entry = build(name, make(np.random.default_rng(SEED)), out)
+        try:
+            made = recipe(name)
+        except Unbuildable as exc:
+            print(f"{name}: SKIPPED, not built: {exc}")
+            continue
+        entry = build(name, made, out)
         entry["build_seconds"] = round(time.perf_counter() - t0, 2)
         manifest["models"][name] = entry
         write_atomic(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=1) + "\n"))

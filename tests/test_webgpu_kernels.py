@@ -8,6 +8,7 @@ exactly. Without a WebGPU adapter every test is skipped with the reason (see scr
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from webinfer.kernels import (
     WhereParams,
 )
 from webinfer.plan import ARENA, CONSTS, FIRST_IO, WEIGHTS, Plan, Step, TensorRef
-from webinfer.webgpu import matmul, tuning
+from webinfer.webgpu import codegen, matmul, tuning
 
 UNAVAILABLE = WebGPUBackend.available()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"no WebGPU adapter: {UNAVAILABLE}")
@@ -291,23 +292,61 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def gemm_source(step: Step, tile: tuning.Tile, limits) -> str:
+    slots = {t.buffer: i for i, t in reversed(list(enumerate(step.tensors)))}
+    return codegen.generate(step, tuple(slots[t.buffer] for t in step.tensors), limits, tile).source
+
+
+# (trans_a, trans_b, M, N, K): the adjacent dimensions of A and B multiples of 4 (vec4 loads) or not
+# (scalar loads); no tile divides the product (guarded edges)
+LAYOUTS = [(ta, tb, *shape) for shape in ((68, 132, 44), (67, 130, 45)) for ta in (0, 1) for tb in (0, 1)]
+
+
 def test_gemm_every_tile(gpu, cache_dir: Path):
-    """Sizes that no tile divides, run with each tile of the search space (set through the cache)."""
-    M, N, K = 67, 130, 45
-    a, b, bias = randn(M, K), randn(N, K), randn(N)
-    params = GemmParams((), (), (), M, N, K, 0, 1, 1.0, 1.0, BiasMode.ROW, Act.RELU)
-    step = Step(Kernel.GEMM, (ref(0, 0, np.float32, a.shape),) * 4, params)
-    signature = matmul.problem(step).signature
-    want = np.maximum(a.astype(np.float64) @ b.T + bias, 0)
-    for tile in tuning.SPACE:
-        if not tile.fits(gpu.gpu.limits):
-            continue
-        cache = tuning.TuningCache(tuning.cache_path())
-        cache.put(gpu.gpu.name, signature, tile)
-        got = run_plan(
-            gpu, lambda i, o: [Step(Kernel.GEMM, (*i, *o), params)], [a, b, bias], [((M, N), np.float32)]
-        )
-        np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5, err_msg=str(tile))
+    """Each tile of the search space and the defaults (set through the cache), each on one of the
+    layouts in turn: both operands in both orientations, read as vec4s where aligned (A too where
+    the tile's copies divide into vec4s), else as scalars."""
+    tiles = [t for t in dict.fromkeys(tuning.SPACE + tuning.DEFAULTS) if t.fits(gpu.gpu.limits)]
+    for tile, (trans_a, trans_b, M, N, K) in zip(tiles, itertools.cycle(LAYOUTS)):
+        a = randn(K, M) if trans_a else randn(M, K)
+        b = randn(N, K) if trans_b else randn(K, N)
+        bias = randn(N)
+        params = GemmParams((), (), (), M, N, K, trans_a, trans_b, 1.0, 1.0, BiasMode.ROW, Act.RELU)
+        step = Step(Kernel.GEMM, (ref(FIRST_IO, 0, np.float32, a.shape),) * 4, params)
+        tuning.TuningCache(tuning.cache_path()).put(gpu.gpu.name, matmul.problem(step).signature, tile)
+        source = gemm_source(step, tile, gpu.gpu.limits)
+        assert ("ld4_b" in source) == (K % 4 == 0) and ("ld4_a" in source) <= (K % 4 == 0), tile
+        build: Build = lambda i, o: [Step(Kernel.GEMM, (*i, *o), params)]  # noqa: B023, E731
+        (got,) = run_plan(gpu, build, [a, b, bias], [((M, N), np.float32)])
+        want = np.maximum((a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b) + bias, 0)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{tile} {trans_a}{trans_b}")
+
+
+@pytest.mark.parametrize("a_offset", [0, 4], ids=["aligned", "misaligned"])
+def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int):
+    """A, B and Y in one read-write binding: vec4 reads of A and scalar stores through the same vec4
+    array when A starts on 16 bytes (Y, last, ends inside a vec4), scalar reads when it does not
+    (batched, B broadcast over the batch)."""
+    M, N, K, Z = 3, 5, 16, 3
+    a, b = randn(Z, M, K), randn(K, N)
+    params = GemmParams((Z,), (M * K,), (0,), M, N, K, 0, 0, 1.0, 0.0, BiasMode.NONE, Act.NONE)
+    a_ref = ref(ARENA, a_offset, np.float32, a.shape)
+    b_ref = ref(ARENA, 1024, np.float32, b.shape)
+    y_ref = ref(ARENA, 2048, np.float32, (Z, M, N))
+    step = Step(Kernel.GEMM, (a_ref, b_ref, y_ref), params)
+    tile = tuning.Tile(16, 32, 8, 4, 4)
+    tuning.TuningCache(tuning.cache_path()).put(gpu.gpu.name, matmul.problem(step).signature, tile)
+    source = gemm_source(step, tile, gpu.gpu.limits)
+    assert ("array<vec4<u32>>" in source, "ld4_a" in source) == (a_offset == 0, a_offset == 0)
+
+    def copy(src: TensorRef, dst: TensorRef) -> Step:
+        return Step(Kernel.COPY, (src, dst), CopyParams((src.numel,), (1,), (1,), 0, 0))
+
+    def build(i, o):
+        return [copy(i[0], a_ref), copy(i[1], b_ref), step, copy(y_ref, o[0])]
+
+    (got,) = run_plan(gpu, build, [a, b], [((Z, M, N), np.float32)], arena_bytes=4096)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
 
 
 def test_tuning_is_timed_once_then_cached(cache_dir: Path):

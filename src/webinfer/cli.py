@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from . import dtypes
+from .backends import choice
 from .bench.targets import TARGETS, parse_targets
 from .errors import WebinferError
+from .plan import plan_flops
 from .session import InferenceSession
 
 
@@ -57,10 +59,19 @@ def cmd_info(args: argparse.Namespace) -> None:
     plan = session.plan_for_shapes(shapes)
     report = session.memory_report()
     kernels = Counter(step.kernel.name for step in plan.steps)
-    print(f"backend   {session.backend}")
+    gflops = plan_flops(plan) / 1e9
+    named = args.backend != "auto"
+    print(f"backend   {session.backend}" + (" (named by the caller)" if named else ""))
+    # what backend="auto" picks for these shapes: the session's own choice when it was auto
+    auto = choice.decide(choice.survey(), gflops) if named else session.backend_choice
+    pick, *others = auto.describe()
+    print(f"auto      picks {pick}")
+    for line in others:
+        print(f"            {line}")
     print(
         f"plan      for {shapes}: {len(plan.steps)} steps: "
         + ", ".join(f"{k} x{n}" for k, n in kernels.most_common())
+        + f"; {gflops:.3g} GFLOP of GEMM/CONV"
     )
     saving = report.intermediate_bytes / report.arena_bytes if report.arena_bytes else 1.0
     print(

@@ -26,7 +26,7 @@ from array import array
 from dataclasses import dataclass, field, fields
 
 from .graph import Sized
-from .kernels import PARAMS_OF, Kernel
+from .kernels import PARAMS_OF, GemmParams, Kernel
 
 MAGIC = 0x5749504C  # "WIPL"
 VERSION = 1
@@ -65,6 +65,23 @@ class Plan:
     input_refs: list[TensorRef] = field(default_factory=list)
     output_refs: list[TensorRef] = field(default_factory=list)
     intermediate_bytes: int = 0  # sum of all intermediate sizes before sharing (shows the planner's saving)
+
+
+def step_flops(step: Step) -> int:
+    """Floating-point operations of a GEMM or CONV step (2 per multiply-add), else 0: these two
+    kernels hold nearly all of a network's arithmetic, the others are bound by memory traffic."""
+    if step.kernel == Kernel.GEMM:
+        p = step.params
+        assert isinstance(p, GemmParams)
+        return 2 * p.M * p.N * p.K * math.prod(p.batch_dims)
+    if step.kernel == Kernel.CONV:  # tensors [X, W, ..., Y]: each output sums C/group * KH * KW products
+        return 2 * step.tensors[-1].numel * math.prod(step.tensors[1].shape[1:])
+    return 0
+
+
+def plan_flops(plan: Plan) -> int:
+    """The GEMM and CONV work of one inference with this plan."""
+    return sum(step_flops(step) for step in plan.steps)
 
 
 def _f32_bits(x: float) -> int:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import dtypes
-from .backends import create_backend
+from .backends import choice, create_backend
 from .compiler import build_plan
-from .errors import InputError
+from .errors import BackendError, InputError
 from .graph import Dim, Model, TensorData, ValueInfo
 from .onnx_reader import load_model
-from .plan import Plan
+from .plan import Plan, plan_flops
 from .program import prepare
 from .tensors import new_output, to_input
 
@@ -54,6 +54,17 @@ class InferenceSession:
         self._model = load_model(path_or_bytes)
         self._program, weights = prepare(self._model)
         self._weights_bytes = len(weights)
+        # auto starts on a CPU backend; with a hardware GPU it may move to webgpu at the first plan,
+        # so it keeps the weights until then (self._pending).
+        self._pending: tuple[choice.Survey, memoryview] | None = None
+        if backend == "auto":
+            found = choice.survey()
+            self._choice = choice.decide(found, None)
+            if found.needs_plan:
+                self._pending = (found, memoryview(weights))
+            backend = found.cpu
+        else:
+            self._choice = choice.Choice(backend, "named by the caller")
         self._backend = create_backend(backend, threads)
         self._backend.set_weights(memoryview(weights))
         self._plans: dict[tuple, tuple[Plan, Any]] = {}
@@ -72,6 +83,11 @@ class InferenceSession:
     @property
     def backend(self) -> str:
         return self._backend.name
+
+    @property
+    def backend_choice(self) -> choice.Choice:
+        """Why the session runs on its backend and not on the others (auto's rule: backends/choice.py)."""
+        return self._choice
 
     @property
     def threads(self) -> int | None:
@@ -137,9 +153,31 @@ class InferenceSession:
                 if inputs[vi.name][1] is not None
             }
             plan = build_plan(self._program, shapes, self._evaluate, values)
+            if self._pending is not None:
+                self._settle(plan)
             cached = self._plans[key] = (plan, self._backend.compile(plan))
         self._last_plan = cached[0]
         return cached
+
+    def _settle(self, plan: Plan) -> None:
+        """auto's final choice, made on the first plan; moves to webgpu when the rule says so and the
+        device can hold the weights and run every step, else stays on the CPU backend saying why."""
+        assert self._pending is not None
+        found, weights = self._pending
+        self._pending = None
+        self._choice = choice.decide(found, plan_flops(plan) / 1e9)
+        if self._choice.backend == self._backend.name:
+            return
+        try:
+            gpu = create_backend(self._choice.backend, self._backend.threads)
+            gpu.set_weights(weights)
+            problem = next((r for step in plan.steps if (r := gpu.unsupported(step)) is not None), None)
+        except BackendError as exc:
+            problem = str(exc)
+        if problem is None:
+            self._backend = gpu
+        else:
+            self._choice = choice.fall_back(self._choice, self._backend.name, problem)
 
     def _evaluate(self, plan: Plan) -> list[bytes]:
         """Run a constant-only plan on this session's backend (constant folding)."""

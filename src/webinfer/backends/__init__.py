@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from importlib import import_module
 
 from ..errors import BackendError
@@ -15,8 +14,6 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "wasm": (".wasm", "WasmBackend"),
     "webgpu": (".webgpu", "WebGPUBackend"),
 }
-# Under Pyodide the wasm kernels are the only compiled ones (and numpy is usually absent).
-AUTO_ORDER = ("wasm", "reference") if sys.platform == "emscripten" else ("native", "wasm", "reference")
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -37,12 +34,7 @@ def unavailable_reason(name: str) -> str | None:
 
 
 def create_backend(name: str, threads: int | None) -> Backend:
-    """Instantiate a backend; 'auto' takes the first available in AUTO_ORDER."""
-    if name == "auto":
-        for candidate in AUTO_ORDER:
-            if unavailable_reason(candidate) is None:
-                return backend_class(candidate)(threads)
-        raise BackendError("no backend is available")
+    """Instantiate a named backend ('auto' is the session's choice: see choice.py)."""
     reason = unavailable_reason(name)
     if reason is not None:
         raise BackendError(f"backend '{name}' is not available: {reason}")

@@ -35,6 +35,12 @@ def _round4(n: int) -> int:
     return -(-n // 4) * 4
 
 
+def _round16(n: int) -> int:
+    """Storage buffers and their bindings come in whole vec4s: shaders may view them as arrays of
+    vec4<u32> (wgsl.py), whose length ignores a partial tail."""
+    return -(-n // 16) * 16
+
+
 def _flat_bytes(view: memoryview) -> memoryview:
     if view.format == "B" and view.ndim == 1:
         return view
@@ -111,7 +117,7 @@ class WebGPUBackend(Backend):
 
     def _storage(self, data: bytes | memoryview, size: int = 0) -> Any:
         """A storage buffer holding data (padded to 4 bytes), at least `size` bytes and never empty."""
-        buffer = self.gpu.buffer(max(16, _round4(max(len(data), size))), BufferKind.STORAGE)
+        buffer = self.gpu.buffer(max(16, _round16(max(len(data), size))), BufferKind.STORAGE)
         if len(data):
             self.gpu.write(buffer, 0, bytes(data) + bytes(-len(data) % 4))
         return buffer
@@ -191,7 +197,7 @@ class WebGPUBackend(Backend):
         align, bindings = self.gpu.limits.binding_alignment, []
         for slot, key in enumerate(keys):
             lo = min(start for start, _, _ in extents[key]) // align * align
-            hi = _round4(max(start + n for start, n, _ in extents[key]))
+            hi = _round16(max(start + n for start, n, _ in extents[key]))
             if hi - lo > self.gpu.limits.max_binding_bytes:
                 raise BackendError(
                     f"{where}: its tensors span {hi - lo} bytes of one buffer; the device binds at most "

@@ -123,5 +123,7 @@ def ensure_models(repo: Path, models_dir: Path | None = None) -> Path:
             )
         reason = stale_reason(models_dir, builder)
         if reason:
-            raise RuntimeError(f"{BUILDER} ran but the model set is still not current: {reason}")
+            raise RuntimeError(
+                f"{BUILDER} ran but the model set is still not current: {reason}\n{done.stdout[-2000:]}"
+            )
     return models_dir

@@ -1,7 +1,7 @@
 """The few WebGPU calls the backend makes, behind one class each adapter implements.
 
-Natively the adapter is wgpu-py (`wgpu_native.py`); in the browser it will be navigator.gpu through
-Pyodide's JS FFI (`js_gpu.py`, the only module to import `js`). Everything else (code generation,
+Natively the adapter is wgpu-py (`wgpu_native.py`); under Pyodide it is navigator.gpu through the JS
+FFI (`js_gpu.py`, the WebGPU half of the package's JS boundary). Everything else (code generation,
 binding layout, tuning) is written once against this interface. Buffers, pipelines and bind groups
 are opaque handles of the adapter. The interface is synchronous: a browser adapter awaits
 requestDevice and mapAsync inside `open_gpu` and `read` (Pyodide's run_sync, i.e. JSPI).
@@ -65,10 +65,24 @@ class Copy:
     size: int
 
 
+# Adapters that run shaders on the CPU, as named in an adapter's vendor/architecture/device/description.
+SOFTWARE_RENDERERS = ("llvmpipe", "lavapipe", "softpipe", "swiftshader", "microsoft basic render driver")
+
+
+def software_renderer(*descriptions: str) -> bool:
+    """Whether any of an adapter's descriptive strings names a known CPU renderer. Both adapters use
+    it next to what their API reports (wgpu-py's adapter_type "CPU", the browser's
+    GPUAdapterInfo.isFallbackAdapter), so a CPU renderer is recognised where that flag is missing
+    (browsers older than the flag, drivers reporting an unknown adapter type)."""
+    text = " ".join(descriptions).lower()
+    return any(name in text for name in SOFTWARE_RENDERERS)
+
+
 class GPU(ABC):
     """A WebGPU device. Pipelines are memoised by source, so equal shaders compile once."""
 
     name: str  # the adapter, for messages and as the tuning-cache key
+    software: bool  # a CPU rasteriser (see software_renderer): correct, but no faster than CPU kernels
     limits: Limits
 
     def __init__(self) -> None:
@@ -108,9 +122,10 @@ class GPU(ABC):
 
 
 def open_gpu() -> GPU:
-    """The process's device (requested once): wgpu-py natively; raises GPUUnavailable with the reason."""
+    """The process's device (requested once): wgpu-py natively, navigator.gpu under Pyodide; raises
+    GPUUnavailable with the reason."""
     if sys.platform == "emscripten":
-        raise GPUUnavailable("the browser adapter (navigator.gpu under Pyodide) is not implemented yet")
-    from .wgpu_native import open_device
-
+        from .js_gpu import open_device
+    else:
+        from .wgpu_native import open_device  # type: ignore[assignment]
     return open_device()

@@ -63,11 +63,13 @@ class Target:
     slots: tuple[int, ...]
     limits: Limits
 
-    def operands(self, names: list[str], raw: tuple[str, ...] = ()) -> tuple[Operand, ...]:
+    def operands(
+        self, names: list[str], raw: tuple[str, ...] = (), wide: tuple[str, ...] = ()
+    ) -> tuple[Operand, ...]:
         """The step's tensors under `names` (in order); the last one is the output."""
         last = len(self.step.tensors) - 1
         return tuple(
-            Operand(name, t.dtype, slot, i == last, name in raw)
+            Operand(name, t.dtype, slot, i == last, name in raw, name in wide)
             for i, (name, t, slot) in enumerate(zip(names, self.step.tensors, self.slots, strict=True))
         )
 
@@ -84,8 +86,9 @@ class Target:
         includes: tuple[str, ...] = (),
         raw: tuple[str, ...] = (),
         status: bool = False,
+        wide: tuple[str, ...] = (),
     ) -> Shader:
-        operands = self.operands(names, raw)
+        operands = self.operands(names, raw, wide)
         return Shader(source(list(operands), body, includes, status), groups, operands, status)
 
     def flat(

@@ -26,60 +26,66 @@ CACHE_ENV = "WEBINFER_CACHE_DIR"
 
 @dataclass(frozen=True)
 class Tile:
-    """A TM x TN output tile per workgroup, TK deep per step; each thread computes WM x WN results."""
+    """A TM x TN output tile per workgroup, TK deep per step; each thread computes WM x WN results;
+    `buffers` 2 double-buffers the workgroup tiles (one barrier per step instead of two)."""
 
     tm: int
     tn: int
     tk: int
     wm: int
     wn: int
+    buffers: int = 1
 
     @property
     def threads(self) -> int:
         return (self.tm // self.wm) * (self.tn // self.wn)
 
     def fits(self, limits: Limits) -> bool:
-        """Within the device's limits, and shaped as gemm.wgsl assumes: every thread copies the same
-        number of tile elements, always of one B column."""
-        shared = (self.tm + self.tn + 8) * self.tk * 4
+        """Within the device's limits, and shaped as gemm.wgsl assumes: rows and columns in groups
+        of four (a thread's rows, if fewer, inside one group), every thread copying the same number
+        of tile elements, always of one B column."""
+        shared = (self.tm + self.tn) * (self.tk + 1) * 4 * self.buffers
+        groups = self.tm % 4 == 0 and self.wn % 4 == 0 and (self.wm % 4 == 0 or self.wm in (1, 2))
+        whole = self.tm % self.wm == 0 and self.tn % self.wn == 0 and self.buffers in (1, 2)
         copies = (self.tm * self.tk) % self.threads == 0 and (self.tk * self.tn) % self.threads == 0
-        shaped = copies and self.threads % self.tn == 0 and self.wn in (4, 8) and self.tm % 4 == 0
+        shaped = groups and whole and copies and self.threads % self.tn == 0
         return shaped and self.threads <= limits.workgroup_invocations and shared <= limits.workgroup_bytes
 
 
-# (tm, tn, tk, wm, wn): wn is 4 or 8 (vec4 accumulators), tm and tn multiples of 4.
+# (tm, tn, tk, wm, wn[, buffers]), best first within each size class (the tuner times them in this
+# order, so a search cut short by its budget has tried the likeliest). The large and medium tiles
+# are the fastest of a sweep of some 60 variants on an NVIDIA H200 (256 x 128 tiles, 8 x 16 blocks
+# ran no faster there and compile several times slower); the small ones serve products with few
+# rows (batch-1 inference) or few columns.
 SPACE = tuple(
     Tile(*t)
     for t in (
+        (128, 128, 8, 8, 8, 2),
         (128, 128, 8, 8, 8),
-        (128, 128, 16, 8, 8),
-        (128, 64, 8, 8, 4),
-        (64, 128, 8, 4, 8),
-        (64, 64, 8, 4, 4),
+        (64, 128, 16, 8, 8),
+        (64, 64, 16, 8, 8),
+        (64, 64, 16, 4, 4, 2),
         (64, 64, 16, 4, 4),
-        (64, 64, 16, 8, 4),
-        (64, 64, 16, 4, 8),
-        (64, 64, 32, 8, 8),
         (128, 32, 16, 8, 4),
         (32, 128, 16, 4, 8),
         (64, 32, 16, 4, 4),
         (32, 64, 16, 4, 4),
         (32, 64, 16, 2, 4),
         (32, 32, 16, 4, 4),
-        (32, 32, 32, 4, 4),
         (16, 128, 16, 2, 8),
         (16, 64, 16, 2, 4),
-        (16, 64, 32, 4, 4),
         (8, 128, 16, 2, 4),
         (8, 64, 32, 1, 4),
-        (8, 32, 32, 1, 4),
         (4, 128, 32, 1, 4),
         (4, 64, 32, 1, 4),
     )
 )
-# The untuned choices, largest first (see default_tile). The last fits any WebGPU device (64 threads,
-# 10 KiB of workgroup memory).
+# The untuned choices, largest first (see default_tile). The second stands in for the first on
+# devices with WebGPU's minimum 16 KiB of workgroup memory; the medium one keeps 4 x 4 blocks, which
+# CPU renderers (the tests' lavapipe) compile ten times faster than 8 x 8; the last fits any WebGPU
+# device (64 threads, 9 KiB).
 DEFAULTS = (
+    Tile(128, 128, 8, 8, 8, 2),
     Tile(128, 128, 8, 8, 8),
     Tile(64, 64, 16, 4, 4),
     Tile(32, 64, 16, 2, 4),
@@ -104,9 +110,10 @@ def _pow2_at_least(n: int) -> int:
 
 def _plausible(tile: Tile, m: int, n: int) -> bool:
     """Tiles no more than about twice the matrix (bigger ones compute mostly padding); the largest
-    only for large products, where its few workgroups still fill a GPU."""
+    (128 x 128 and up) only where they still make 256 workgroups, enough to fill a large GPU (on
+    an H200, 64 of them ran a 1024^3 product at two thirds the speed of 64 x 64 tiles)."""
     small = tile.tm <= max(4, _pow2_at_least(m)) and tile.tn <= max(32, _pow2_at_least(n))
-    return small and (tile.tm < 128 or min(m, n) >= 1024)
+    return small and (tile.tm * tile.tn < 128 * 128 or -(-m // tile.tm) * -(-n // tile.tn) >= 256)
 
 
 def usable(tile: Tile, m: int, n: int, limits: Limits) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits
+from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, software_renderer
 
 try:
     import wgpu  # type: ignore[import-untyped]
@@ -28,6 +28,9 @@ class WgpuDevice(GPU):
         super().__init__()
         info = adapter.info
         self.name = f"{info['device']} / {info['description']} ({info['backend_type']})"
+        self.software = info["adapter_type"] == "CPU" or software_renderer(
+            info["vendor"], info["architecture"], info["device"], info["description"]
+        )
         self._device = adapter.request_device_sync(
             required_limits={name: adapter.limits[name] for name in _RAISED}
         )

@@ -4,7 +4,10 @@ Every tensor of a step is reached through accessors `ld_<name>(i)` / `st_<name>(
 type) or `ldr_<name>` / `str_<name>` (its raw bits, for data movement). Storage bindings are arrays
 of u32 whatever the dtype: tensors of one GPU buffer share ONE binding, because WebGPU forbids
 binding a buffer twice in a dispatch that writes it, and an int64 is a pair of u32 (WGSL has no
-64-bit integers). Bytes and halves are stored with atomics, so neighbours in one word never race.
+64-bit integers). A float32 tensor marked `wide` also gets `ld4_<name>(i)`, four elements from i
+(a multiple of 4, its offset too) in one 16-byte load; its binding is then an array of vec4<u32>
+and the scalar accessors of every tensor in it pick a word out of a vec4. Bytes and halves are
+stored with atomics, so neighbours in one word never race.
 Where a tensor starts inside its binding comes from the step's uniform (`offsets.<name>`), not from
 the source, so steps that differ only in placement share one shader and one pipeline.
 """
@@ -41,6 +44,9 @@ _VALUE_TYPE = {
     DType.DOUBLE: "vec2<u32>",  # its bits: float64.wgsl converts them
 }
 _RAW_TYPE = {1: "u32", 2: "u32", 4: "u32", 8: "vec2<u32>"}
+# Infinities and NaN from their bits at run time: a constant expression may not evaluate to one
+# (the WGSL spec; Tint, the compiler of Chrome and Dawn, enforces it where naga does not).
+F32_BITS = "fn f32_bits(bits: u32) -> f32 { return bitcast<f32>(bits); }"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -63,6 +69,7 @@ class Operand:
     slot: int
     written: bool
     raw: bool = False  # accessors move raw bits (ldr_/str_) instead of typed values
+    wide: bool = False  # also read as vec4<f32> (ld4_): 16-byte aligned, bound as array<vec4<u32>>
 
 
 @cache
@@ -94,22 +101,24 @@ def i32(n: int) -> str:
 
 
 def f32(x: float) -> str:
-    """An f32 literal of x rounded to float32; infinities and NaN as bit patterns (WGSL has no literal)."""
+    """An f32 literal of x rounded to float32; infinities and NaN as bit patterns (WGSL has no
+    literal) through the prelude's f32_bits."""
     (bits,) = struct.unpack("<I", struct.pack("<f", x))
     if not math.isfinite(x):
-        return f"bitcast<f32>({bits:#010x}u)"
+        return f"f32_bits({bits:#010x}u)"
     return f"{struct.unpack('<f', struct.pack('<f', x))[0]!r}f"
 
 
-def _word_access(slot: int, atomic: bool) -> tuple[str, str]:
+def _word_access(slot: int, atomic: bool, wide: bool) -> tuple[str, str]:
     """(read, write) formats of word `{w}` of a slot (write value `{v}`)."""
     if atomic:
         return f"atomicLoad(&s{slot}[{{w}}])", f"atomicStore(&s{slot}[{{w}}], {{v}})"
-    return f"s{slot}[{{w}}]", f"s{slot}[{{w}}] = {{v}}"
+    word = f"s{slot}[({{w}}) >> 2u][({{w}}) & 3u]" if wide else f"s{slot}[{{w}}]"
+    return word, f"{word} = {{v}}"
 
 
-def _accessors(op: Operand, atomic: bool) -> str:
-    read, write = _word_access(op.slot, atomic)
+def _accessors(op: Operand, atomic: bool, wide: bool) -> str:
+    read, write = _word_access(op.slot, atomic, wide)
     size = info(op.dtype).itemsize
     ty = _RAW_TYPE[size] if op.raw else _VALUE_TYPE[DType(op.dtype)]
     ld, st = ("ldr_", "str_") if op.raw else ("ld_", "st_")
@@ -142,6 +151,9 @@ def _accessors(op: Operand, atomic: bool) -> str:
             f"atomicOr(&s{op.slot}[b >> 2u], ({encoded} & {mask:#x}u) << s);"
         )
     lines.append(f"fn {ld}{op.name}(i: u32) -> {ty} {{ {get} }}")
+    if op.wide:
+        vec4 = f"bitcast<vec4<f32>>(s{op.slot}[({off} + i) >> 2u])"
+        lines.append(f"fn ld4_{op.name}(i: u32) -> vec4<f32> {{ return {vec4}; }}")
     if op.written:
         lines.append(f"fn {st}{op.name}(i: u32, v: {ty}) {{ {put} }}")
     return "\n".join(lines)
@@ -155,10 +167,14 @@ def prelude(operands: list[Operand], status: bool) -> str:
         lines.append("    step: u32,")
     lines.append("}")
     lines.append(f"@group(0) @binding({UNIFORM_BINDING}) var<uniform> offsets: Offsets;")
+    lines.append(F32_BITS)
     atomic_slots = {op.slot for op in operands if op.written and info(op.dtype).itemsize < 4}
+    wide_slots = {op.slot for op in operands if op.wide}
+    if atomic_slots & wide_slots:
+        raise ValueError("a binding cannot be both atomic and wide")
     for slot in sorted({op.slot for op in operands}):
         writes = any(op.written for op in operands if op.slot == slot)
-        element = "atomic<u32>" if slot in atomic_slots else "u32"
+        element = "atomic<u32>" if slot in atomic_slots else "vec4<u32>" if slot in wide_slots else "u32"
         access = "read_write" if writes else "read"
         lines.append(f"@group(0) @binding({slot}) var<storage, {access}> s{slot}: array<{element}>;")
     if status:
@@ -170,7 +186,7 @@ def prelude(operands: list[Operand], status: bool) -> str:
             "    atomicStore(&status[1u + 2u * offsets.step], lo);\n"
             "    atomicStore(&status[2u + 2u * offsets.step], hi);\n}"
         )
-    lines += [_accessors(op, op.slot in atomic_slots) for op in operands]
+    lines += [_accessors(op, op.slot in atomic_slots, op.slot in wide_slots) for op in operands]
     return "\n".join(lines) + "\n"
 
 

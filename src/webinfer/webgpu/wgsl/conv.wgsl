@@ -25,6 +25,8 @@ fn load_a(z: u32, m: u32, k: u32) -> f32 {
     return ld_w((z * M + m) * K + k);
 }
 
+{{LOAD_A4}}
+
 // An output pixel's window: where its image's group channels start and its top-left tap.
 struct Column {
     plane: u32,

@@ -47,7 +47,7 @@ fn f64_to_f32(v: vec2<u32>) -> f32 {
     let e = i32((v.y >> 20u) & 0x7ffu) - 1023;
     let hi = v.y & 0xfffffu;
     if (e == 1024) {
-        return select(sign * bitcast<f32>(0x7f800000u), bitcast<f32>(0x7fc00000u), (hi | v.x) != 0u);
+        return select(sign * f32_bits(0x7f800000u), f32_bits(0x7fc00000u), (hi | v.x) != 0u);
     }
     if (e < -150) {
         return sign * 0.0;
@@ -58,7 +58,7 @@ fn f64_to_f32(v: vec2<u32>) -> f32 {
         m += 1u;
     }
     if (e > 127 || (e == 127 && m == 1u << 24u)) {
-        return sign * bitcast<f32>(0x7f800000u);
+        return sign * f32_bits(0x7f800000u);
     }
     return sign * ldexp(f32(m), e - 23);
 }

@@ -58,7 +58,7 @@ fn pow_f32(a: f32, b: f32) -> f32 {
         return r;
     }
     if (b != floor(b)) {
-        return bitcast<f32>(0x7fc00000u);
+        return f32_bits(0x7fc00000u);
     }
     return select(r, -r, abs(b) % 2.0 == 1.0);
 }

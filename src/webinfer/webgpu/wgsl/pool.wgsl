@@ -28,7 +28,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let ow = i % OW;
     let oh = (i / OW) % OH;
     let plane = (i / (OW * OH)) * H * W;
-    var acc = select(0.0, bitcast<f32>(0xff800000u), IS_MAX);
+    var acc = select(0.0, f32_bits(0xff800000u), IS_MAX);
     var count = 0u;
     for (var kh = 0u; kh < KH; kh++) {
         let ih = i32(oh * SH + kh * DH) - PT;

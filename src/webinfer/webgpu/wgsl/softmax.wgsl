@@ -8,7 +8,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (row >= ROWS) {
         return;
     }
-    var top = bitcast<f32>(0xff800000u);
+    var top = f32_bits(0xff800000u);
     for (var j = lid; j < N; j += WG) {
         top = max(top, ld_x(at(row, j)));
     }
