@@ -53,6 +53,15 @@ async function webinferRow(model, backend, threads) {
   };
 }
 
+// webinfer's WebGPU row needs a hardware adapter: on Chrome's CPU fallback (SwiftShader) the tiled
+// GEMM shaders take minutes to compile, and a CPU adapter only shares the cores with the wasm rows.
+async function webinferGpuRow(model) {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter");
+  if (adapter.info?.isFallbackAdapter) throw new Error("only a CPU fallback adapter (SwiftShader)");
+  return webinferRow(model, "webgpu", null);
+}
+
 // onnxruntime-web, its WebGPU bundle (which has the wasm EP too), imported once.
 let ortModule = null;
 async function ortRow(model, ep) {
@@ -78,7 +87,7 @@ const ROWS = [
   ...(CORES > 1
     ? [{ id: `webinfer-wasm-${CORES}`, label: `webinfer · wasm · ${CORES} threads`, open: (m) => webinferRow(m, "wasm", CORES) }]
     : []),
-  { id: "webinfer-webgpu", label: "webinfer · WebGPU", open: (m) => webinferRow(m, "webgpu", null) },
+  { id: "webinfer-webgpu", label: "webinfer · WebGPU", open: webinferGpuRow },
   { id: "ort-wasm", label: "onnxruntime-web · wasm · 1 thread", open: (m) => ortRow(m, "wasm") },
   { id: "ort-webgpu", label: "onnxruntime-web · WebGPU", open: (m) => ortRow(m, "webgpu") },
 ];

@@ -6,6 +6,9 @@
 //   const s = wi.session(modelBytes, { backend: "auto", threads: 1 });
 //   const outputs = s.run({ input: new Float32Array(64) }, { input: [1, 1, 8, 8] });
 //   // outputs: { logits: { type: "float32", dims: [1, 10], data: Float32Array } }
+//
+// The webgpu backend waits on WebGPU's promises inside Python (Pyodide's run_sync, i.e. JSPI), which
+// only a promising call allows: `await wi.sessionAsync(...)` and `await s.runAsync(...)`.
 
 // The Python half of the bridge, run once per Pyodide instance. Feeds cross as raw bytes plus an
 // optional shape and are cast to the dtype the model declares, so the JS side needs no dtype table
@@ -125,33 +128,59 @@ class Webinfer {
     const start = performance.now();
     const proxy = this.fns.wi_session(new Uint8Array(modelBytes), backend, threads);
     const loadMs = performance.now() - start;
-    return new Session(proxy, this.fns, loadMs);
+    return new Session(proxy, this.fns, loadMs, false);
+  }
+
+  /** The same through a promising call (JSPI), so Python may wait on promises: needed by webgpu. */
+  async sessionAsync(modelBytes, { backend = "auto", threads = null } = {}) {
+    const start = performance.now();
+    const proxy = await this.fns.wi_session.callPromising(new Uint8Array(modelBytes), backend, threads);
+    const loadMs = performance.now() - start;
+    return new Session(proxy, this.fns, loadMs, true);
   }
 }
 
 class Session {
-  constructor(proxy, fns, loadMs) {
+  constructor(proxy, fns, loadMs, promising) {
     this.proxy = proxy;
     this.fns = fns;
     this.loadMs = loadMs;
+    this.promising = promising; // made by sessionAsync: run it with runAsync
     Object.assign(this, fns.wi_describe(proxy)); // inputs, outputs, backend, threads
   }
 
   /** Run synchronously. feeds: {name: TypedArray}; shapes: {name: dims}, needed for symbolic dims. */
   run(feeds, shapes = {}) {
-    const entries = this.inputs.map(({ name }) => {
-      if (!(name in feeds)) throw new Error(`missing input '${name}'`);
-      return [name, bytesOf(feeds[name]), shapes[name] ?? null];
-    });
+    const entries = this.entries(feeds, shapes);
     const start = performance.now();
     const raw = this.fns.wi_run(this.proxy, entries);
     this.lastRunMs = performance.now() - start;
-    return Object.fromEntries(
-      raw.map(([name, type, dims, bytes]) => [name, { type, dims, data: typedArray(type, bytes) }]),
-    );
+    return decode(raw);
+  }
+
+  /** Run through a promising call (JSPI), as sessions from sessionAsync need. */
+  async runAsync(feeds, shapes = {}) {
+    const entries = this.entries(feeds, shapes);
+    const start = performance.now();
+    const raw = await this.fns.wi_run.callPromising(this.proxy, entries);
+    this.lastRunMs = performance.now() - start;
+    return decode(raw);
+  }
+
+  entries(feeds, shapes) {
+    return this.inputs.map(({ name }) => {
+      if (!(name in feeds)) throw new Error(`missing input '${name}'`);
+      return [name, bytesOf(feeds[name]), shapes[name] ?? null];
+    });
   }
 
   close() {
     this.proxy.destroy();
   }
+}
+
+function decode(raw) {
+  return Object.fromEntries(
+    raw.map(([name, type, dims, bytes]) => [name, { type, dims, data: typedArray(type, bytes) }]),
+  );
 }

@@ -24,17 +24,19 @@ export const handlers = {
     webinfer ??= await loadWebinfer({ pyodideIndexURL, wheelURL });
     return { timings: webinfer.timings };
   },
-  session({ model, options }) {
+  async session({ model, options }) {
     if (!webinfer) throw new Error("init first");
-    const session = webinfer.session(model, options);
+    // webgpu waits on GPU promises inside Python: a promising call (JSPI)
+    const session =
+      options?.backend === "webgpu" ? await webinfer.sessionAsync(model, options) : webinfer.session(model, options);
     const id = nextSession++;
     sessions.set(id, session);
     const { inputs, outputs, backend, threads, loadMs } = session;
     return { id, inputs, outputs, backend, threads, loadMs };
   },
-  run({ session, feeds, shapes }) {
+  async run({ session, feeds, shapes }) {
     const s = sessionById(session);
-    const outputs = s.run(feeds, shapes);
+    const outputs = s.promising ? await s.runAsync(feeds, shapes) : s.run(feeds, shapes);
     return { outputs, runMs: s.lastRunMs };
   },
   close({ session }) {

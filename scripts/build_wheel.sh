@@ -25,8 +25,10 @@ names = zipfile.ZipFile(wheel).namelist()
 wasm = sorted(n for n in names if n.endswith(".wasm"))
 native = [n for n in names if n.endswith((".so", ".pyd"))]
 expected = [f"webinfer/wasm/webinfer_{v}.wasm" for v in ("relaxed", "relaxed_mt", "simd", "simd_mt")]
-if wasm != expected or native:
-    sys.exit(f"{wheel}: wrong contents (wasm {wasm}, native {native}); is the package-data entry "
-             "for wasm/*.wasm in pyproject.toml?")
+wgsl = {Path(n).name for n in names if n.startswith("webinfer/webgpu/wgsl/")}
+templates = {p.name for p in Path("src/webinfer/webgpu/wgsl").glob("*.wgsl")}
+if wasm != expected or native or wgsl != templates:
+    sys.exit(f"{wheel}: wrong contents (wasm {wasm}, native {native}, missing WGSL {templates - wgsl}); "
+             "are the package-data entries for wasm/*.wasm and webgpu/wgsl/*.wgsl in pyproject.toml?")
 print(f"built {wheel} ({wheel.stat().st_size} bytes)")
 CHECK

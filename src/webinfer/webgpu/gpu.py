@@ -114,7 +114,8 @@ class GPU(ABC):
 
     @abstractmethod
     def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
-        """One command encoder: one compute pass with the dispatches in order, then the copies; one submit."""
+        """One command encoder: one compute pass with the dispatches in order, then the copies; one
+        submit. The lists are not changed afterwards, so an adapter may keep what it made of them."""
 
     @abstractmethod
     def read(self, buffer: Any, size: int) -> memoryview:

@@ -1,0 +1,284 @@
+"""The GPU interface over navigator.gpu under Pyodide: WebGPU in a browser, or in Node with Dawn.
+
+With wasm/js_runtime.py (WebAssembly) this is the package's JS boundary: the only two modules that
+import `js`/`pyodide`, one per browser API. The interface is synchronous and WebGPU's device request,
+shader compilation report and buffer mapping are promises, so they are awaited with Pyodide's
+`run_sync`, which needs JSPI (WebAssembly stack switching) and a Python call that JS entered through
+a promising call (runPythonAsync, an async function, PyProxy.callPromising).
+
+Each interface call is one call into the few JS functions of HELPERS_JS: a submit encodes the
+whole command buffer from one JS array (made once per plan), a write copies straight out of the
+Python object's memory (a typed-array view of the wasm heap, no intermediate copy), a readback
+straight into a Python bytearray. Errors WebGPU reports asynchronously (validation, device loss)
+are collected in a JS array and raised at the next readback, where results would be trusted.
+
+The tuning cache's folder persists like the native one: in a browser it is mounted on IndexedDB
+(Emscripten's IDBFS with autoPersist), so tuned tiles survive a reload; in Node it is the host's
+own cache folder (NODEFS), shared with native runs (the adapter names differ).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.code import run_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, can_run_sync, run_sync, to_js  # type: ignore[import-not-found]
+
+from ..errors import BackendError
+from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, software_renderer
+from .tuning import cache_path
+
+# GPUBufferUsage bits (fixed by the WebGPU spec; Node with Dawn need not define the globals).
+MAP_READ, COPY_SRC, COPY_DST, UNIFORM, STORAGE = 0x1, 0x4, 0x8, 0x40, 0x80
+USAGES = {
+    BufferKind.STORAGE: STORAGE | COPY_DST | COPY_SRC,
+    BufferKind.UNIFORM: UNIFORM | COPY_DST,
+    BufferKind.READBACK: MAP_READ | COPY_DST,
+}
+MAP_MODE_READ = 0x1
+ENCODINGS_KEPT = 64  # dispatch/copy lists whose JS arrays are kept (the plans of recent sessions)
+# Requested at the adapter's maximum, as natively: the defaults (128 MiB bindings, 16 KiB
+# workgroup memory) are below what most adapters offer.
+RAISED = ("maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize")
+NO_ADAPTER = (
+    "navigator.gpu.requestAdapter() found no adapter (Chromium on Linux without a GPU: "
+    "--enable-unsafe-webgpu gives its CPU fallback, SwiftShader)"
+)
+
+HELPERS_JS = """({
+  jspi: "Suspending" in WebAssembly || "Suspender" in WebAssembly,
+  async open(gpu, raised) {
+    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) return null;
+    const requiredLimits = Object.fromEntries(raised.map((name) => [name, adapter.limits[name]]));
+    const device = await adapter.requestDevice({ requiredLimits });
+    const errors = [];
+    device.onuncapturederror = (e) => errors.push(e.error.message);
+    device.lost.then((info) => errors.push(`the device was lost (${info.reason}): ${info.message}`));
+    const info = adapter.info;
+    const fallback = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter);
+    return { adapter, device, errors, info, fallback };
+  },
+  async compile(device, code) {
+    const module = device.createShaderModule({ code });
+    const { messages } = await module.getCompilationInfo();
+    const errors = messages.filter((m) => m.type === "error");
+    if (errors.length) {
+      return { error: errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join("\\n") };
+    }
+    const compute = { module, entryPoint: "main" };
+    try {
+      return { pipeline: await device.createComputePipelineAsync({ layout: "auto", compute }) };
+    } catch (e) {
+      return { error: e.message };
+    }
+  },
+  bindGroup(device, pipeline, entries) {
+    const resource = ([binding, buffer, offset, size]) => ({ binding, resource: { buffer, offset, size } });
+    return device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: entries.map(resource) });
+  },
+  write(device, buffer, offset, data) {
+    const view = data.getBuffer("u8");
+    try {
+      device.queue.writeBuffer(buffer, offset, view.data);
+    } finally {
+      view.release();
+    }
+  },
+  submit(device, dispatches, copies) {
+    const encoder = device.createCommandEncoder();
+    if (dispatches.length) {
+      const pass = encoder.beginComputePass();
+      for (const [pipeline, group, x, y, z] of dispatches) {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(x, y, z);
+      }
+      pass.end();
+    }
+    for (const [src, srcOffset, dst, dstOffset, size] of copies) {
+      encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    }
+    device.queue.submit([encoder.finish()]);
+  },
+  readInto(buffer, size, out) {
+    const view = out.getBuffer("u8");
+    try {
+      view.data.set(new Uint8Array(buffer.getMappedRange(0, size)));
+    } finally {
+      view.release();
+      buffer.unmap();
+    }
+  },
+  async persist(FS, folder) {
+    FS.mkdirTree(folder);
+    if (FS.isMountpoint(FS.lookupPath(folder, { follow_mount: false }).node)) return;
+    const os = globalThis.process?.getBuiltinModule?.("node:os");
+    if (os) {  // Node: the host's own folder, by tuning.cache_path()'s rule on the host's environment
+      const env = globalThis.process.env;
+      const root = `${env.WEBINFER_CACHE_DIR || env.XDG_CACHE_HOME || `${os.homedir()}/.cache`}/webinfer`;
+      globalThis.process.getBuiltinModule("node:fs").mkdirSync(root, { recursive: true });
+      FS.mount(FS.filesystems.NODEFS, { root }, folder);
+    } else if (typeof indexedDB !== "undefined") {
+      FS.mount(FS.filesystems.IDBFS, { autoPersist: true }, folder);
+      // A failure (storage blocked) leaves the folder in memory: it only costs re-tuning.
+      await new Promise((resolve) => FS.syncfs(true, resolve));
+    }
+  },
+})"""
+
+
+@cache
+def _helpers() -> Any:
+    return run_js(HELPERS_JS)
+
+
+def _flat(value: Any) -> Any:
+    """A Python list as a JS array (JS handles inside stay the same objects)."""
+    return to_js(value, create_pyproxies=False)
+
+
+@dataclass(eq=False)
+class JsBuffer:
+    """A GPUBuffer as the backend holds it: hashed by identity (JsProxy objects are unhashable, and
+    the backend keys dicts by buffer)."""
+
+    js: Any
+
+
+class JsGPU(GPU):
+    def __init__(self, opened: Any) -> None:
+        super().__init__()
+        self._device = opened.device
+        self._errors = opened.errors
+        self._encodings: dict[int, tuple[list[Any], Any]] = {}  # id(list) -> (list, JS array)
+        info = opened.info
+        keys = ("vendor", "architecture", "device", "description")
+        fields = [str(getattr(info, key, "") or "") for key in keys]
+        self.name = f"{' / '.join(f for f in fields if f) or 'unknown adapter'} (navigator.gpu)"
+        self.software = bool(opened.fallback) or software_renderer(*fields)
+        limits = self._device.limits
+        self.limits = Limits(
+            max_binding_bytes=int(limits.maxStorageBufferBindingSize),
+            max_buffer_bytes=int(limits.maxBufferSize),
+            binding_alignment=int(limits.minStorageBufferOffsetAlignment),
+            uniform_alignment=int(limits.minUniformBufferOffsetAlignment),
+            workgroup_bytes=int(limits.maxComputeWorkgroupStorageSize),
+            workgroup_invocations=int(limits.maxComputeInvocationsPerWorkgroup),
+            groups_per_dim=int(limits.maxComputeWorkgroupsPerDimension),
+        )
+
+    def _compile(self, wgsl: str) -> Any:
+        _need_run_sync("compiling a shader")
+        result = run_sync(_helpers().compile(self._device, wgsl))
+        if getattr(result, "error", None) is not None:
+            raise ValueError(str(result.error))
+        return result.pipeline
+
+    def buffer(self, size: int, kind: BufferKind) -> Any:
+        descriptor = to_js({"size": size, "usage": USAGES[kind]}, dict_converter=js.Object.fromEntries)
+        return JsBuffer(self._device.createBuffer(descriptor))
+
+    def write(self, buffer: JsBuffer, offset: int, data: bytes | memoryview) -> None:
+        _helpers().write(self._device, buffer.js, offset, data)
+
+    def bind_group(self, pipeline: Any, bindings: list[Binding]) -> Any:
+        entries = [[b.binding, b.buffer.js, b.offset, b.size] for b in bindings]
+        return _helpers().bindGroup(self._device, pipeline, _flat(entries))
+
+    def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
+        encoded = self._encoded(dispatches, lambda d: [d.pipeline, d.bind_group, *d.groups])
+        moves = self._encoded(copies, lambda c: [c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size])
+        _helpers().submit(self._device, encoded, moves)
+
+    def _encoded(self, items: list[Any], fields: Callable[[Any], list[Any]]) -> Any:
+        """`items` as a JS array of field arrays, kept per list object: a compiled plan submits the
+        same lists every run, and rebuilding them costs Pyodide ~10 us per dispatch."""
+        found = self._encodings.get(id(items))
+        if found is None or found[0] is not items:
+            found = (items, _flat([fields(item) for item in items]))
+            self._encodings[id(items)] = found
+            while len(self._encodings) > ENCODINGS_KEPT:
+                del self._encodings[next(iter(self._encodings))]
+        return found[1]
+
+    def read(self, buffer: JsBuffer, size: int) -> memoryview:
+        _need_run_sync("reading results back")
+        try:
+            run_sync(buffer.js.mapAsync(MAP_MODE_READ, 0, size))
+        except JsException as exc:
+            raise BackendError(f"the WebGPU readback failed: {self._reported() or exc}") from exc
+        out = bytearray(size)
+        _helpers().readInto(buffer.js, size, out)
+        if reported := self._reported():
+            raise BackendError(f"the WebGPU device reported: {reported}")
+        return memoryview(out)
+
+    def _reported(self) -> str:
+        """The errors WebGPU reported since the last call, joined ("" when none)."""
+        message = "; ".join(str(e) for e in self._errors)
+        self._errors.length = 0
+        return message
+
+
+def _need_run_sync(doing: str) -> None:
+    """run_sync is possible, or a BackendError saying how to call webinfer so that it is."""
+    if not can_run_sync():
+        raise BackendError(f"{doing} on WebGPU must wait for a promise: {_blocking_problem()}")
+
+
+def _blocking_problem() -> str:
+    if not _helpers().jspi:
+        return (
+            "this JavaScript engine has no JSPI (WebAssembly stack switching) for Pyodide's run_sync: "
+            "Chromium 137+, Node 25+ (Node 24: --experimental-wasm-jspi)"
+        )
+    return (
+        "Python was entered synchronously from JS, so Pyodide's run_sync cannot suspend; call "
+        "webinfer from async Python, runPythonAsync or PyProxy.callPromising"
+    )
+
+
+_DEVICE: JsGPU | GPUUnavailable | None = None
+
+
+def open_device() -> JsGPU:
+    """The process's device, requested on first use. A lasting failure (no WebGPU, no JSPI, no
+    adapter) is remembered; a synchronous call stack is not, as a later promising call may succeed."""
+    global _DEVICE
+    if _DEVICE is None:
+        try:
+            _DEVICE = _request()
+        except GPUUnavailable as exc:
+            if _helpers().jspi and not can_run_sync():
+                raise
+            _DEVICE = exc
+    if isinstance(_DEVICE, GPUUnavailable):
+        raise _DEVICE
+    return _DEVICE
+
+
+def _request() -> JsGPU:
+    gpu = getattr(getattr(js, "navigator", None), "gpu", None)
+    if gpu is None:
+        raise GPUUnavailable(
+            "navigator.gpu is missing (Chromium: --enable-unsafe-webgpu where WebGPU is not on by "
+            "default; Node: the npm package 'webgpu', whose create() provides it)"
+        )
+    if not can_run_sync():
+        raise GPUUnavailable(f"requesting a WebGPU device must wait for a promise: {_blocking_problem()}")
+    try:
+        opened = run_sync(_helpers().open(gpu, _flat(list(RAISED))))
+    except JsException as exc:  # requestDevice rejected (limits, a lost adapter)
+        raise GPUUnavailable(f"requesting the WebGPU device failed: {exc}") from exc
+    if opened is None:
+        raise GPUUnavailable(NO_ADAPTER)
+    from pyodide_js import FS  # type: ignore[import-not-found]
+
+    run_sync(_helpers().persist(FS, posixpath.dirname(str(cache_path()))))
+    return JsGPU(opened)
