@@ -54,7 +54,7 @@ HELPERS_JS = """({
   jspi: "Suspending" in WebAssembly || "Suspender" in WebAssembly,
   async open(gpu, raised) {
     const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-    if (!adapter) return null;
+    if (!adapter) return undefined;  // None in Python (null would be jsnull)
     const requiredLimits = Object.fromEntries(raised.map((name) => [name, adapter.limits[name]]));
     const device = await adapter.requestDevice({ requiredLimits });
     const errors = [];
