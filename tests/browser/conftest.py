@@ -19,7 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from webinfer.bench.browser import HEADLESS_FLAGS
 
@@ -202,3 +204,16 @@ def chrome_driver() -> Iterator[Any]:
 def serve_dir() -> Callable[..., Any]:
     """scripts/serve.py's `serve_in_thread(root, isolation=...)` context manager."""
     return load_serve().serve_in_thread
+
+
+@pytest.fixture(scope="session")
+def gather_model_bytes() -> bytes:
+    """A one-node Gather model (table 5x2, int64 indices [3]): the bad-input tests' index-range case."""
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "idx"], ["y"], name="g")],
+        "g",
+        [helper.make_tensor_value_info("idx", TensorProto.INT64, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])],
+        [numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(5, 2), "table")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from webinfer import dtypes, errors
 from webinfer.bench.browser import call, chromium
@@ -330,24 +329,13 @@ def test_model_matches_onnxruntime(host: Host, models_dir: Path, model: str) -> 
     )
 
 
-def _gather_model() -> bytes:
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "idx"], ["y"], name="g")],
-        "g",
-        [helper.make_tensor_value_info("idx", TensorProto.INT64, [3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])],
-        [numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(5, 2), "table")],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
-
 @pytest.fixture(scope="module")
-def gather_model() -> Iterator[str]:
+def gather_model(gather_model_bytes: bytes) -> Iterator[str]:
     """A Gather model under build/ (served and readable by both runtimes), as a checkout path."""
     folder = ROOT / "build" / "webgpu-tests"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "gather.onnx"
-    path.write_bytes(_gather_model())
+    path.write_bytes(gather_model_bytes)
     yield path.relative_to(ROOT).as_posix()
     path.unlink()
 

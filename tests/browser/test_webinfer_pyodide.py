@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from webinfer import dtypes
 from webinfer.testing import MODEL_NAMES, load_samples, model_path, rel_error
@@ -173,17 +172,6 @@ def test_two_threads_match_onnxruntime(
     assert (got["threads"], got["threads_note"], got["workers_running"]) == (2, None, 1)
 
 
-def _gather_model() -> bytes:
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "idx"], ["y"], name="g")],
-        "g",
-        [helper.make_tensor_value_info("idx", TensorProto.INT64, [3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])],
-        [numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(5, 2), "table")],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
-
 @run_in_pyodide
 async def _errors(selenium: Any, mlp_url: str, gather_url: str) -> list[tuple[str, str]]:
     """(exception type, message) of each bad call, in order."""
@@ -216,11 +204,16 @@ async def _errors(selenium: Any, mlp_url: str, gather_url: str) -> list[tuple[st
 
 
 def test_bad_input_gives_clear_errors(
-    selenium: Any, wheel_url: str, models_dir: Path, publish: Callable[[Path], str], tmp_path: Path
+    selenium: Any,
+    wheel_url: str,
+    models_dir: Path,
+    publish: Callable[[Path], str],
+    tmp_path: Path,
+    gather_model_bytes: bytes,
 ) -> None:
     _install(selenium, selenium.base_url + wheel_url)
     gather = tmp_path / "gather.onnx"
-    gather.write_bytes(_gather_model())
+    gather.write_bytes(gather_model_bytes)
     base = selenium.base_url
     found = _errors(selenium, base + publish(model_path(models_dir, "mlp")), base + publish(gather))
     expected = [
