@@ -10,10 +10,12 @@ The rule (docs/ARCHITECTURE.md, "Choosing a backend"):
    inference pays a fixed cost (input upload, submit, one dispatch per step, readback: ~1-2 ms even
    on an H100) that only a large enough model wins back.
 
-The defaults come from the measurements in README.md, native kernels on one core against an H100
+The defaults come from the measurements of 2026-11-23, native kernels on one core against an H100
 through wgpu-py: ResNet-18 (3.6 GFLOP) runs 17.8 ms native vs 4.7 ms webgpu; MobileNetV2
 (0.6 GFLOP) 3.9 vs 2.1-3.6 ms, about even; BERT-tiny at 1x128 (0.1 GFLOP) 1.0 vs 1.1-2.4 ms, a loss.
-So 1 GFLOP against native: the GPU is taken where it clearly wins. The wasm kernels run 4-5x slower
+So 1 GFLOP against native: the GPU is taken where it clearly wins (on the H200, README.md,
+2026-12-04, webgpu also beat 16 native cores on BERT-tiny, 0.90 vs 1.36 ms: the rule errs on the
+CPU's side). The wasm kernels run 4-5x slower
 than native (README.md), which moves the break-even down by that factor: 0.25 GFLOP against wasm or
 the numpy reference. $WEBINFER_AUTO_WEBGPU_GFLOPS replaces both ("inf" keeps auto off the GPU
 without touching it; 0 takes any hardware adapter).
