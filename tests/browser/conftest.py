@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -217,3 +218,26 @@ def gather_model_bytes() -> bytes:
         [numpy_helper.from_array(np.arange(10, dtype=np.float32).reshape(5, 2), "table")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+# What each bad call of the bad-input tests must raise, in order (wasm and webgpu sessions alike):
+# (exception type, pattern its message must match).
+BAD_INPUT_ERRORS = [
+    ("InputError", r"unknown input name.*'nope'"),
+    ("InputError", r"input 'input' has dtype 'd' \(8 bytes\), expected float32"),
+    ("InputError", r"input 'input' has symbolic dims.*memoryview cast to its shape"),
+    ("InputError", r"input 'input' has shape \(1, 700\), expected \('batch', 784\)"),
+    ("BackendError", r"GATHER.*index 5 .* outside"),
+]
+
+
+@pytest.fixture(scope="session")
+def check_bad_input_errors() -> Callable[[list], None]:
+    """Asserts that (type, message) pairs found in Pyodide match BAD_INPUT_ERRORS."""
+
+    def check(found: list) -> None:
+        assert [kind for kind, _ in found] == [kind for kind, _ in BAD_INPUT_ERRORS], found
+        for (_, message), (_, pattern) in zip(found, BAD_INPUT_ERRORS, strict=True):
+            assert re.search(pattern, message), message
+
+    return check
