@@ -505,8 +505,11 @@ CASTS = [
     (np.array([250, 1, 0], np.uint8), np.float32),
     (np.array([-128, 1, 127], np.int8), np.int32),
     (np.array([1.5, -2.25, 65504], np.float16), np.float32),
-    # float64 is emulated on its bits: rounding ties, subnormals, overflow, -0.0, int64 beyond 2^53
+    # float64 is emulated on its bits: rounding ties, subnormals, overflow, -0.0, int64 beyond 2^53;
+    # one rounding into the subnormals (rounding to 24 bits first would make 1.5 * 2^-149 a tie)
     (np.array([1 + 2**-24, 1 + 3 * 2**-24, 1e-40, -1e300, -0.0, np.inf, 2.5, -1e-310]), np.float32),
+    (np.array([(1.5 - 2**-30) * 2**-149, 2**-150, -3 * 2**-151, 3.4028235677973366e38, 3.4028234e38]),
+     np.float32),
     (np.array([-(2**60) - 0.5, 2**53 + 2.0, -2.7, 0.99, 1e18]), np.int64),
     (np.array([0.0, -0.0, 1e-310, np.nan]), np.bool_),
     (np.array([1e-40, -3.5, np.inf, 1 / 3], np.float32), np.float64),

@@ -41,26 +41,31 @@ fn f64_from_f32(x: f32) -> vec2<u32> {
     return vec2<u32>(m << 29u, sign | (e64 << 20u) | (m >> 3u));
 }
 
-// Rounded to nearest even (twice, for results in float32's subnormal range).
+// Rounded to nearest even once, subnormal results included, and assembled as bits: GPUs may flush
+// subnormal results of f32 arithmetic to zero (WGSL allows it), never a value built by bitcast.
 fn f64_to_f32(v: vec2<u32>) -> f32 {
-    let sign = select(1.0, -1.0, (v.y >> 31u) == 1u);
+    let sign = v.y & 0x80000000u;
     let e = i32((v.y >> 20u) & 0x7ffu) - 1023;
     let hi = v.y & 0xfffffu;
     if (e == 1024) {
-        return select(sign * f32_bits(0x7f800000u), f32_bits(0x7fc00000u), (hi | v.x) != 0u);
+        return f32_bits(select(sign | 0x7f800000u, 0x7fc00000u, (hi | v.x) != 0u));
     }
     if (e < -150) {
-        return sign * 0.0;
+        return f32_bits(sign);
     }
-    var m = (1u << 23u) | (hi << 3u) | (v.x >> 29u);  // 24 significant bits
-    let rest = v.x & 0x1fffffffu;
-    if (rest > 0x10000000u || (rest == 0x10000000u && (m & 1u) == 1u)) {
-        m += 1u;
+    if (e > 127) {
+        return f32_bits(sign | 0x7f800000u);
     }
-    if (e > 127 || (e == 127 && m == 1u << 24u)) {
-        return sign * f32_bits(0x7f800000u);
-    }
-    return sign * ldexp(f32(m), e - 23);
+    // Keep 24 significant bits, fewer below 2^-126 (a subnormal's last bit is 2^-149).
+    let m = vec2<u32>(v.x, hi | 0x100000u);  // the 53-bit significand
+    let cut = 28u + u32(max(-126 - e, 0));  // bits below the rounding bit
+    let r = u64_shr(m, cut);  // the kept bits, then the rounding bit
+    let rounding = r.x & 1u;
+    let sticky = any(u64_shl(r, cut) != m);
+    let kept = (r.x >> 1u) + select(0u, 1u, rounding == 1u && (sticky || (r.x & 2u) != 0u));
+    // The leading bit of a normal result adds one to its biased exponent (e + 126); a carry of the
+    // rounding moves to the next binade (and past the largest float to infinity) by the same sum.
+    return f32_bits(sign | ((u32(max(e + 126, 0)) << 23u) + kept));
 }
 
 // Truncation toward zero (C's cast); magnitudes of 2^63 and more are undefined, as in C.
