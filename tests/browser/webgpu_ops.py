@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import os
 import pickle
 import time
 from dataclasses import asdict, astuple
@@ -16,7 +17,8 @@ from typing import Any
 
 import webinfer
 from webinfer.backends.webgpu import WebGPUBackend, WebGPUPlan
-from webinfer.webgpu.tuning import Tile, TuningCache, cache_path
+from webinfer.webgpu import matmul
+from webinfer.webgpu.tuning import BUDGET_ENV, Tile, TuningCache, cache_path
 
 KERNELS: dict[str, Any] = {}  # the kernel tests' backend ("backend") and compiled plans (by id)
 
@@ -61,11 +63,18 @@ def device() -> dict[str, Any]:
     return {"name": gpu.name, "software": gpu.software, "limits": asdict(gpu.limits)}
 
 
-def compile_plan(plan: str, weights: str) -> int:
-    """The backend's set_weights + compile of a pickled plan; returns the compiled plan's id."""
+def compile_plan(plan: str, weights: str, tile: list[int] | None) -> int:
+    """The backend's set_weights + compile of a pickled plan; returns the compiled plan's id. `tile`
+    (a Tile's fields): the tile of its GEMM/CONV steps, through the tuning cache as if tuned."""
     backend = KERNELS["backend"]
     backend.set_weights(memoryview(base64.b64decode(weights)))
-    compiled: WebGPUPlan = backend.compile(pickle.loads(base64.b64decode(plan)))
+    loaded = pickle.loads(base64.b64decode(plan))
+    if tile is not None:
+        cache = TuningCache(cache_path())
+        for step in loaded.steps:
+            if (problem := matmul.problem(step)) is not None:
+                cache.put(backend.gpu.name, problem.signature, Tile(*tile))
+    compiled: WebGPUPlan = backend.compile(loaded)
     KERNELS[str(id(compiled))] = compiled
     return id(compiled)
 
@@ -86,6 +95,7 @@ def unsupported(step: str) -> str | None:
 async def run_model(path: str, samples: list[dict[str, list[Any]]], repeats: int) -> dict[str, Any]:
     """Every sample, then the first again, on one webgpu session (tuning off); outputs as (format,
     shape, base64), whether `repeats` more runs of each gave the same bytes, and timings."""
+    os.environ[BUDGET_ENV] = "0"
     start = time.perf_counter()
     session = webinfer.InferenceSession(await load(path), backend="webgpu")
     load_ms = (time.perf_counter() - start) * 1e3

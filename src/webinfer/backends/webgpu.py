@@ -3,10 +3,11 @@
 compile() turns a plan into GPU state once: shaders specialised to its shapes (GEMM/CONV tiles tuned
 on the device within a time budget and cached), pipelines, one bind group and one uniform slot per
 step, the ARENA and CONSTS buffers, one buffer for the inputs and one for the outputs. An inference
-is then: write the inputs, ONE command encoder with ONE compute pass and ONE submit, ONE readback of
-the outputs (with the status words through which kernels report errors such as a Gather index out
-of range). The device code is written against webgpu/gpu.py, so it runs wherever that interface has
-an adapter (wgpu-py natively; navigator.gpu in the browser).
+is then ONE round trip of the device interface (`GPU.run`): write the inputs, ONE command encoder
+with ONE compute pass and ONE submit, ONE readback of the outputs (with the status words through
+which kernels report errors such as a Gather index out of range). The device code is written
+against webgpu/gpu.py, so it runs wherever that interface has an adapter (wgpu-py natively;
+navigator.gpu in the browser).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..webgpu.tuning import Problem, Tile, Tuner, TuningCache, budget_from_env, 
 from .base import Backend
 
 IO_ALIGN = 256  # inputs and outputs each start at a multiple of this in their shared buffer
+_STATUS_OK = struct.pack("<I", wgsl.OK)  # written to a plan's status word before each run
 
 
 def _round4(n: int) -> int:
@@ -233,7 +235,8 @@ class WebGPUBackend(Backend):
         if not problems:
             return [None] * len(steps), 0.0
         first = {p.signature: i for i, p in reversed(problems.items())}
-        tuner = Tuner(self.gpu.name, self.gpu.limits, TuningCache(cache_path()), self.tune_budget_s)
+        cache = TuningCache(cache_path())
+        tuner = Tuner(self.gpu.name, self.gpu.limits, cache, self.tune_budget_s, self.gpu.software)
 
         def measure(problem: Problem, tile: Tile) -> float:
             i = first[problem.signature]
@@ -264,8 +267,7 @@ class WebGPUBackend(Backend):
 
         def run(reps: int) -> float:
             start = time.perf_counter()
-            self.gpu.submit(dispatches * reps, [Copy(self._weights, 0, self._probe, 0, 4)])
-            self.gpu.read(self._probe, 4)
+            self.gpu.run([], dispatches * reps, [Copy(self._weights, 0, self._probe, 0, 4)], self._probe, 4)
             return (time.perf_counter() - start) / reps
 
         run(1)
@@ -281,19 +283,19 @@ class WebGPUBackend(Backend):
                 f"plan takes {len(plan.input_names)} inputs and {len(plan.output_names)} outputs, "
                 f"got {len(inputs)} and {len(outputs)}"
             )
+        writes: list[tuple[Any, int, bytes | memoryview]] = []
+        for (offset, nbytes), view in zip(compiled.inputs, inputs, strict=True):
+            data = _flat_bytes(view)
+            if len(data) != nbytes:
+                raise BackendError(f"an input has {len(data)} bytes; the plan expects {nbytes}")
+            if nbytes:  # the caller's bytes as they are (both adapters copy them synchronously)
+                whole = data if nbytes % 4 == 0 else bytes(data) + bytes(-nbytes % 4)
+                writes.append((compiled.input_buffer, offset, whole))
+        if compiled.status is not None:
+            writes.append((compiled.status, 0, _STATUS_OK))
+        size = sum(c.size for c in compiled.copies)
         with self._lock:
-            for (offset, nbytes), view in zip(compiled.inputs, inputs, strict=True):
-                data = _flat_bytes(view)
-                if len(data) != nbytes:
-                    raise BackendError(f"an input has {len(data)} bytes; the plan expects {nbytes}")
-                if nbytes:  # the caller's bytes as they are (both adapters copy them synchronously)
-                    whole = data if nbytes % 4 == 0 else bytes(data) + bytes(-nbytes % 4)
-                    self.gpu.write(compiled.input_buffer, offset, whole)
-            if compiled.status is not None:
-                self.gpu.write(compiled.status, 0, struct.pack("<I", wgsl.OK))
-            self.gpu.submit(compiled.dispatches, compiled.copies)
-            size = sum(c.size for c in compiled.copies)
-            raw = self.gpu.read(compiled.readback, size) if size else memoryview(b"")
+            raw = self.gpu.run(writes, compiled.dispatches, compiled.copies, compiled.readback, size)
         if compiled.status is not None:
             _raise_failure(plan, raw[size - compiled.status_bytes :])
         for (offset, nbytes), out in zip(compiled.outputs, outputs, strict=True):
@@ -365,11 +367,11 @@ def _check_strides(step: Step, where: str) -> None:
 
 def _raise_failure(plan: Plan, status: memoryview) -> None:
     """The first step that reported a run-time error, as a BackendError naming its node."""
-    words = struct.unpack(f"<{len(status) // 4}I", status)
-    if words[0] == wgsl.OK:
+    (failed,) = struct.unpack_from("<I", status)
+    if failed == wgsl.OK:  # every run: read one word, not the plan's 1 + 2 per step
         return
-    step = plan.steps[words[0]]
-    lo, hi = words[1 + 2 * words[0]], words[2 + 2 * words[0]]
+    step = plan.steps[failed]
+    lo, hi = struct.unpack_from("<II", status, 4 * (1 + 2 * failed))
     if step.kernel == Kernel.GATHER:
         value = struct.unpack("<q", struct.pack("<II", lo, hi))[0]
         axis = step.params.axis_dim  # type: ignore[attr-defined]

@@ -130,7 +130,7 @@ def starts(step: Step) -> tuple[int, ...]:
 
 def generate(step: Step, slots: tuple[int, ...], limits: Limits, tile: Tile | None = None) -> Shader:
     """The shader of a step whose tensors are bound at `slots` (tensors of one buffer share a slot).
-    `tile` sizes a GEMM/CONV (default: tuning.default_tile)."""
+    `tile` sizes a GEMM/CONV (default: tuning.default_tile for a hardware GPU)."""
     return _GENERATORS[step.kernel](Target(step, slots, limits), tile)
 
 

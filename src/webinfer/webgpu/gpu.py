@@ -4,7 +4,10 @@ Natively the adapter is wgpu-py (`wgpu_native.py`); under Pyodide it is navigato
 FFI (`js_gpu.py`, the WebGPU half of the package's JS boundary). Everything else (code generation,
 binding layout, tuning) is written once against this interface. Buffers, pipelines and bind groups
 are opaque handles of the adapter. The interface is synchronous: a browser adapter awaits
-requestDevice and mapAsync inside `open_gpu` and `read` (Pyodide's run_sync, i.e. JSPI).
+requestDevice and mapAsync inside `open_gpu` and `run` (Pyodide's run_sync, i.e. JSPI). An
+inference is ONE `run` (writes, submit, wait, readback), so a browser adapter crosses into JS and
+waits once per inference: under Pyodide a crossing costs microseconds and a wait tens of them, a
+large part of a small model's latency.
 """
 
 from __future__ import annotations
@@ -113,13 +116,19 @@ class GPU(ABC):
         """The bind group 0 of `pipeline` over the given ranges."""
 
     @abstractmethod
-    def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
-        """One command encoder: one compute pass with the dispatches in order, then the copies; one
-        submit. The lists are not changed afterwards, so an adapter may keep what it made of them."""
-
-    @abstractmethod
-    def read(self, buffer: Any, size: int) -> memoryview:
-        """The first `size` bytes of a READBACK buffer once the submitted work is done."""
+    def run(
+        self,
+        writes: list[tuple[Any, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: Any,
+        size: int,
+    ) -> memoryview:
+        """One round trip: the writes (buffer, offset, bytes: as `write`), one command encoder with
+        one compute pass (the dispatches in order) then the copies, one submit, and the first `size`
+        bytes of the READBACK buffer once that work is done (no wait when `size` is 0). The lists
+        are not changed afterwards, so an adapter may keep what it made of them, and a write's
+        (buffer, offset, length) recurs every run. Errors the device reported are raised here."""
 
 
 def open_gpu() -> GPU:

@@ -6,11 +6,15 @@ shader compilation report and buffer mapping are promises, so they are awaited w
 `run_sync`, which needs JSPI (WebAssembly stack switching) and a Python call that JS entered through
 a promising call (runPythonAsync, an async function, PyProxy.callPromising).
 
-Each interface call is one call into the few JS functions of HELPERS_JS: a submit encodes the
-whole command buffer from one JS array (made once per plan), a write copies straight out of the
-Python object's memory (a typed-array view of the wasm heap, no intermediate copy), a readback
-straight into a Python bytearray. Errors WebGPU reports asynchronously (validation, device loss)
-are collected in a JS array and raised at the next readback, where results would be trusted.
+Each interface call is one call into the few JS functions of HELPERS_JS, and an inference (`run`)
+is one call and one run_sync: each JS call costs Pyodide 2-15 us and each run_sync 50-90 us (it
+goes through asyncio futures and Pyodide's event loop; JSPI itself takes ~1.5 us), against 60-130
+us for a whole small-model round trip on an H200 in plain JS. So `run` writes, encodes the command
+buffer from one JS array (made once per plan), submits, awaits mapAsync and copies the readback out
+in JS; its writes go through typed arrays kept per write target and filled with `assign` (one
+memcpy, no PyProxy), and the readback comes back as one typed array. Errors WebGPU reports
+asynchronously (validation, device loss) are collected in a JS array and raised at the end of the
+next `run`, where results would be trusted.
 
 The tuning cache's folder persists like the native one: in a browser it is mounted on IndexedDB
 (Emscripten's IDBFS with autoPersist), so tuned tiles survive a reload; in Node it is the host's
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -40,7 +44,6 @@ USAGES = {
     BufferKind.UNIFORM: UNIFORM | COPY_DST,
     BufferKind.READBACK: MAP_READ | COPY_DST,
 }
-MAP_MODE_READ = 0x1
 ENCODINGS_KEPT = 64  # dispatch/copy lists whose JS arrays are kept (the plans of recent sessions)
 # Requested at the adapter's maximum, as natively: the defaults (128 MiB bindings, 16 KiB
 # workgroup memory) are below what most adapters offer.
@@ -90,7 +93,7 @@ HELPERS_JS = """({
       view.release();
     }
   },
-  submit(device, dispatches, copies) {
+  encode(device, dispatches, copies) {
     const encoder = device.createCommandEncoder();
     if (dispatches.length) {
       const pass = encoder.beginComputePass();
@@ -104,16 +107,26 @@ HELPERS_JS = """({
     for (const [src, srcOffset, dst, dstOffset, size] of copies) {
       encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     }
-    device.queue.submit([encoder.finish()]);
+    return encoder.finish();
   },
-  readInto(buffer, size, out) {
-    const view = out.getBuffer("u8");
-    try {
-      view.data.set(new Uint8Array(buffer.getMappedRange(0, size)));
-    } finally {
-      view.release();
-      buffer.unmap();
+  // A whole inference: writes (buffer, offset, typed array triples), one submit, then (when size
+  // is not 0) a promise of the readback's bytes, or of a message when WebGPU failed or reported.
+  run(device, errors, dispatches, copies, readback, size, ...writes) {
+    for (let i = 0; i < writes.length; i += 3) {
+      device.queue.writeBuffer(writes[i], writes[i + 1], writes[i + 2]);
     }
+    device.queue.submit([this.encode(device, dispatches, copies)]);
+    return size ? this.readback(errors, readback, size) : undefined;
+  },
+  async readback(errors, buffer, size) {
+    try {
+      await buffer.mapAsync(1 /* GPUMapMode.READ */, 0, size);
+    } catch (e) {
+      return `the WebGPU readback failed: ${errors.splice(0).join("; ") || e.message}`;
+    }
+    const data = new Uint8Array(buffer.getMappedRange(0, size).slice(0));
+    buffer.unmap();
+    return errors.length ? `the WebGPU device reported: ${errors.splice(0).join("; ")}` : data;
   },
   async persist(FS, folder) {
     FS.mkdirTree(folder);
@@ -149,6 +162,18 @@ class JsBuffer:
     the backend keys dicts by buffer)."""
 
     js: Any
+    # (offset, length) -> the JS Uint8Array that run()'s writes there go through (a write's target
+    # recurs every run; a PyProxy of the bytes would cost ~4x the memcpy of `assign`)
+    staging: dict[tuple[int, int], Any] = field(default_factory=dict)
+
+    def staged(self, offset: int, data: bytes | memoryview) -> Any:
+        """`data` copied into this target's JS array."""
+        key = (offset, len(data))
+        array = self.staging.get(key)
+        if array is None:
+            array = self.staging[key] = js.Uint8Array.new(len(data))
+        array.assign(data)
+        return array
 
 
 class JsGPU(GPU):
@@ -191,10 +216,28 @@ class JsGPU(GPU):
         entries = [[b.binding, b.buffer.js, b.offset, b.size] for b in bindings]
         return _helpers().bindGroup(self._device, pipeline, _flat(entries))
 
-    def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
+    def run(
+        self,
+        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: JsBuffer,
+        size: int,
+    ) -> memoryview:
+        if size:
+            _need_run_sync("reading results back")
         encoded = self._encoded(dispatches, lambda d: [d.pipeline, d.bind_group, *d.groups])
         moves = self._encoded(copies, lambda c: [c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size])
-        _helpers().submit(self._device, encoded, moves)
+        staged: list[Any] = []
+        for buffer, offset, data in writes:
+            staged += (buffer.js, offset, buffer.staged(offset, data))
+        waiting = _helpers().run(self._device, self._errors, encoded, moves, readback.js, size, *staged)
+        if not size:  # nothing to wait for; errors reported meanwhile are raised by the next run
+            return memoryview(b"")
+        result = run_sync(waiting)
+        if isinstance(result, str):
+            raise BackendError(result)
+        return memoryview(result.to_bytes())
 
     def _encoded(self, items: list[Any], fields: Callable[[Any], list[Any]]) -> Any:
         """`items` as a JS array of field arrays, kept per list object: a compiled plan submits the
@@ -206,24 +249,6 @@ class JsGPU(GPU):
             while len(self._encodings) > ENCODINGS_KEPT:
                 del self._encodings[next(iter(self._encodings))]
         return found[1]
-
-    def read(self, buffer: JsBuffer, size: int) -> memoryview:
-        _need_run_sync("reading results back")
-        try:
-            run_sync(buffer.js.mapAsync(MAP_MODE_READ, 0, size))
-        except JsException as exc:
-            raise BackendError(f"the WebGPU readback failed: {self._reported() or exc}") from exc
-        out = bytearray(size)
-        _helpers().readInto(buffer.js, size, out)
-        if reported := self._reported():
-            raise BackendError(f"the WebGPU device reported: {reported}")
-        return memoryview(out)
-
-    def _reported(self) -> str:
-        """The errors WebGPU reported since the last call, joined ("" when none)."""
-        message = "; ".join(str(e) for e in self._errors)
-        self._errors.length = 0
-        return message
 
 
 def _need_run_sync(doing: str) -> None:

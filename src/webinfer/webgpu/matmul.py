@@ -1,13 +1,17 @@
-"""GEMM and CONV shaders: one tiled matrix-product template (gemm.wgsl) with operand functions per op.
+"""GEMM and CONV shaders: one matrix product (product.wgsl) in two kernels, with operand functions per op.
 
 GEMM reads A and B through their batch strides and transposes (matmul.wgsl); CONV is an implicit
 GEMM whose B is the im2col matrix read straight from the input (conv.wgsl). Depthwise convolutions,
-whose products would be only KH * KW deep, run directly instead (conv_direct.wgsl). The register
-code of the tile (fetching, stashing, the WM x WN multiply-adds over every k of a step, the stores)
-is unrolled here for the tile sizes of tuning.py: constant indices into the workgroup tiles need no
-bounds checks, and on an H200 the unrolled step ran 30% faster than a loop. Operands that start on
-16 bytes with rows of a multiple of 4 floats are loaded as vec4s (20% faster there); the others,
-and CONV's im2col matrix, as scalars.
+whose products would be only KH * KW deep, run directly instead (conv_direct.wgsl). The tile
+(tuning.py) picks the kernel. The tiled one (gemm.wgsl) stages operand tiles in workgroup memory;
+its register code (fetching, stashing, the WM x WN multiply-adds over every k of a step, the
+stores) is unrolled here: constant indices into the workgroup tiles need no bounds checks, and on an
+H200 the unrolled step ran 30% faster than a loop. The direct one (gemm_direct.wgsl) has no
+workgroup memory and no barriers: each thread loads its operands itself in a plain k loop, which
+CPU renderers compile in a fraction of the time. Operands that start on 16 bytes with rows of a
+multiple of 4 floats are loaded as vec4s (20% faster there); the others, and CONV's im2col matrix,
+as scalars. Bounds checks in unrolled code use the non-short-circuit `&` / `|`: SwiftShader took
+minutes (or gave up) compiling a tile of a few dozen `&&` guards, 1-2 s with `&`.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from .shader import Shader, Target, act
 from .tuning import Problem, Tile, default_tile
 from .wgsl import f32, i32, render, u32
 
-# Part of every tuning signature: tiles timed with an earlier gemm.wgsl are not reused.
-TEMPLATE_VERSION = "v2"
+# Part of every tuning signature: tiles timed with earlier templates (or an earlier tile space:
+# v3 added direct tiles) are not reused.
+TEMPLATE_VERSION = "v3"
 
 
 def problem(step: Step) -> Problem | None:
@@ -76,7 +81,7 @@ def gemm(t: Target, tile: Tile | None) -> Shader:
     shape = (p.M, p.N, p.K, batches(t.step))
     a = _Operand("a", bool(p.trans_a), _aligned(t, 0, p.M if p.trans_a else p.K, *p.a_strides))
     b = _Operand("b", not p.trans_b, _aligned(t, 1, p.K if p.trans_b else p.N, *p.b_strides))
-    return _tiled(t, tile, names, operands, shape, a, b)
+    return _product(t, tile, names, operands, shape, a, b)
 
 
 def conv(t: Target, tile: Tile | None) -> Shader:
@@ -96,7 +101,9 @@ def conv(t: Target, tile: Tile | None) -> Shader:
                       M_PER_GROUP=u32(m // p.group), EXTRA=extra, **geometry)  # fmt: skip
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.strides, p.dilations
     inside = not any(p.pads) and (oh - 1) * sh + (kh - 1) * dh < h and (ow - 1) * sw + (kw - 1) * dw < w
-    check = "    if (ih < 0 || ih >= i32(H) || iw < 0 || iw >= i32(W)) {\n        return 0.0;\n    }"
+    # One unsigned comparison per side (a negative i32 wraps past H or W), joined by `|`, not `||`
+    # (see the module's docstring).
+    check = "    if ((u32(ih) >= H) | (u32(iw) >= W)) {\n        return 0.0;\n    }"
     extra = (" + ld_bias(channel)" if p.has_bias else "") + residual
 
     def operands(a4: bool, _b4: bool) -> str:
@@ -106,7 +113,7 @@ def conv(t: Target, tile: Tile | None) -> Shader:
 
     shape = (m // p.group, n * oh * ow, c // p.group * kh * kw, p.group)
     weights = _Operand("w", False, _aligned(t, 1, shape[2]))
-    return _tiled(t, tile, names, operands, shape, weights, _Operand("x", True, False))
+    return _product(t, tile, names, operands, shape, weights, _Operand("x", True, False))
 
 
 def _depthwise(step: Step) -> bool:
@@ -144,15 +151,15 @@ class _Operand:
     """How the product reads A or B: its accessor name; rows_adjacent: whether consecutive m of A
     (n of B) are adjacent in memory, else consecutive k (consecutive threads load adjacent elements,
     coalesced; a thread's column of B then stays fixed); vector: whether it may be loaded as vec4s
-    along that adjacent dimension (load_a4 / load_b4, see _aligned), which a tile does when its
-    copies divide evenly among its threads."""
+    along that adjacent dimension (load_a4 / load_b4, see _aligned), which a tiled kernel does when
+    its copies divide evenly among its threads, a direct one where its lanes allow (_Reads)."""
 
     name: str
     rows_adjacent: bool
     vector: bool
 
 
-def _tiled(
+def _product(
     t: Target,
     tile: Tile | None,
     names: list[str],
@@ -161,10 +168,27 @@ def _tiled(
     a: _Operand,
     b: _Operand,
 ) -> Shader:
-    """gemm.wgsl for an [M, K] x [K, N] product per z < Z, with operand functions from a template
-    (`operands(a4, b4)`: with load_a4 / load_b4 where the tile reads that operand as vec4s)."""
+    """The kernel of an [M, K] x [K, N] product per z < Z: tiled (gemm.wgsl) or direct
+    (gemm_direct.wgsl) as the tile says, with operand functions from a template (`operands(a4, b4)`:
+    with load_a4 / load_b4 where the kernel reads that operand as vec4s)."""
     m, n, k, z = shape
     tile = tile or default_tile(m, n, t.limits)
+    a_vec, b_vec, template, values = (_direct if tile.direct else _tiled)(tile, shape, a, b)
+    sizes = {name: u32(getattr(tile, name.lower())) for name in ("TM", "TN", "TK", "WM", "WN")}
+    body = "\n".join([render("product", M=u32(m), N=u32(n), K=u32(k)), operands(a_vec, b_vec),
+                      render(template, **sizes, **values)])  # fmt: skip
+    wide = tuple(x.name for x, vec in ((a, a_vec), (b, b_vec)) if vec)
+    return t.shader(names, body, (-(-n // tile.tn), -(-m // tile.tm), z), ("math",), wide=wide)
+
+
+# What _tiled and _direct give _product: whether A and B are read as vec4s, the kernel's template
+# and its values beyond the tile sizes.
+_Kernel = tuple[bool, bool, str, dict[str, str]]
+
+
+def _tiled(tile: Tile, shape: tuple[int, int, int, int], a: _Operand, b: _Operand) -> _Kernel:
+    """gemm.wgsl's workgroup tiles, copies and unrolled register code."""
+    m, n, k, _ = shape
     a_vec = a.vector and tile.tm * tile.tk % (4 * tile.threads) == 0
     b_vec = b.vector and tile.tk * tile.tn % (4 * tile.threads) == 0
     copy_a = _Copies("a", tile, tile.tm, (m, k), a.rows_adjacent, a_vec)
@@ -183,12 +207,8 @@ def _tiled(
         for x, rows in (("a", "TM"), ("b", "TN"))
     ]
     setup = _lines(4, [*copy_a.setup(), *copy_b.setup(), *acc])
-    sizes = {name: u32(getattr(tile, name.lower())) for name in ("TM", "TN", "TK", "WM", "WN")}
-    body = render("gemm", **sizes, M=u32(m), N=u32(n), K=u32(k), TILES="\n".join(tiles),
-                  OPERANDS=operands(a_vec, b_vec),
-                  SETUP=setup, LOOP=loop, STORE=_lines(4, store))  # fmt: skip
-    wide = tuple(x.name for x, vec in ((a, a_vec), (b, b_vec)) if vec)
-    return t.shader(names, body, (-(-n // tile.tn), -(-m // tile.tm), z), ("math",), wide=wide)
+    values = dict(TILES="\n".join(tiles), SETUP=setup, LOOP=loop, STORE=_lines(4, store))
+    return a_vec, b_vec, "gemm", values
 
 
 # The k loop, one tile per step: stash the fetched registers, then fetch the next step's operands
@@ -250,7 +270,7 @@ class _Copies:
         self.count = rows * tile.tk // self.width // tile.threads
         r = self.r
         guards = [(f"{r}0 + {r} < {r.upper()}", extents[0] % rows), ("kf + k < K", extents[1] % tile.tk)]
-        self.guard = " && ".join(c for c, cut in guards if cut)
+        self.guard = " & ".join(f"({c})" for c, cut in guards if cut)
         self.across = (rows if adjacent else tile.tk) // self.width  # copies along the adjacent dimension
         along, step = f"e % {u32(self.across)} * {u32(self.width)}", f"e / {u32(self.across)}"
         self.fixed = x == "b" and adjacent  # e % across == lid % across: a thread keeps one column of B
@@ -337,3 +357,80 @@ def _micro_kernel(t: Tile) -> tuple[list[str], Callable[[int], list[str]], list[
 
     store = [f"store(z, m0 + {row_at[i]}, n0 + 4u * gb{j}, acc_{i}_{j});" for i, j in blocks]
     return setup, product, store
+
+
+def _direct(tile: Tile, shape: tuple[int, int, int, int], a: _Operand, b: _Operand) -> _Kernel:
+    """gemm_direct.wgsl's register code: a thread's WM x WN block, its operands loaded per k step."""
+    across = tile.tn // tile.wn
+    a_vec = a.vector and (tile.wm % 4 == 0 or not a.rows_adjacent)  # vec4s across rows: whole groups
+    rows = _Reads("a", tile.wm, list(range(tile.wm)), a.rows_adjacent, a_vec)
+    columns = [4 * across * (c // 4) + c % 4 for c in range(tile.wn)]
+    cols = _Reads("b", tile.wn, columns, b.rows_adjacent, b.vector)
+    blocks = [(i, j) for i in range(tile.wm) for j in range(tile.wn // 4)]
+
+    def step(k: str, count: int, full: bool) -> list[str]:
+        """Loads and multiply-adds of k .. k + count - 1 (full: a whole TK step of the loop)."""
+        lines = rows.loads(k, count, full) + cols.loads(k, count, full)
+        for q in range(count):
+            lines += [f"acc_{i}_{j} = fma(vec4<f32>({rows.lane(i, q, full)}), {cols.four(4 * j, q, full)}, "
+                      f"acc_{i}_{j});" for i, j in blocks]  # fmt: skip
+        return lines
+
+    setup = [*rows.setup(), *cols.setup(), *(f"var acc_{i}_{j} = vec4<f32>();" for i, j in blocks)]
+    tail = f"    for (var k = K_MAIN; k < K; k++) {{\n{_lines(8, step('k', 1, False))}\n    }}"
+    store = [f"store(z, m + {u32(i)}, n + {u32(columns[4 * j])}, acc_{i}_{j});" for i, j in blocks]
+    values = dict(SETUP=_lines(4, setup), STEP=_lines(8, step("k", tile.tk, True)),
+                  TAIL=tail if shape[2] % tile.tk else "", STORE=_lines(4, store))  # fmt: skip
+    return rows.vector, cols.vector, "gemm_direct", values
+
+
+class _Reads:
+    """How a thread of the direct product reads its lanes of operand x ("a": its rows, "b": its
+    columns) at `offsets` from its first: as vec4s along the lanes where they are adjacent in memory
+    (any k; one per four lanes), as vec4s along k otherwise (four k from a multiple of 4: only in
+    the loop's full steps), or as scalars when the operand is not aligned."""
+
+    def __init__(self, x: str, lanes: int, offsets: list[int], adjacent: bool, vector: bool) -> None:
+        self.x, self.lanes, self.offsets, self.vector = x, lanes, offsets, vector
+        self.across, self.along_k = vector and adjacent, vector and not adjacent
+
+    def setup(self) -> list[str]:
+        """Where each lane (group of four, reading across) is, clamped into the matrix: lanes past its
+        edge read its last row (column), and their results are never stored."""
+        first, extent = ("m", "M") if self.x == "a" else ("n", "N")
+        width = 4 if self.across else 1
+        lines = []
+        for c in range(0, self.lanes, width):
+            at = f"min({first} + {u32(self.offsets[c])}, {extent} - {u32(width)})"
+            lines.append(f"let {self.x}i{c} = {at if self.x == 'a' else f'column(z, {at})'};")
+        return lines
+
+    def loads(self, k: str, count: int, full: bool) -> list[str]:
+        """The loads of the lanes at k .. k + count - 1 (full: a whole step), as `lane` names them."""
+        lanes, ks, four = range(self.lanes), range(count), "4"
+        if self.across:
+            lanes = range(0, self.lanes, 4)
+        elif self.along_k and full:
+            ks = range(0, count, 4)
+        else:
+            four = ""
+        x, at = self.x, "z, ai" if self.x == "a" else "bi"
+        return [f"let {x}{c}_{q} = load_{x}{four}({at}{c}, {_plus(k, q)});" for c in lanes for q in ks]
+
+    def lane(self, c: int, q: int, full: bool) -> str:
+        """Lane c at k + q, from what `loads` read."""
+        if self.across:
+            return f"{self.x}{c - c % 4}_{q}.{'xyzw'[c % 4]}"
+        if self.along_k and full:
+            return f"{self.x}{c}_{q - q % 4}.{'xyzw'[q % 4]}"
+        return f"{self.x}{c}_{q}"
+
+    def four(self, c: int, q: int, full: bool) -> str:
+        """Lanes c .. c + 3 (c a multiple of 4) at k + q as one vec4."""
+        if self.across:
+            return f"{self.x}{c}_{q}"
+        return f"vec4<f32>({', '.join(self.lane(c + d, q, full) for d in range(4))})"
+
+
+def _plus(k: str, q: int) -> str:
+    return f"{k} + {u32(q)}" if q else k

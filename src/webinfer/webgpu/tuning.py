@@ -1,9 +1,9 @@
-"""Tile sizes of the GEMM/CONV shader: a small search space, a default rule, a tuner and its cache.
+"""Tile sizes of the GEMM/CONV shaders: a small search space, a default rule, a tuner and its cache.
 
-The best tiles depend on the adapter (a GPU wants 128x128 tiles of 256 threads, lavapipe on two CPU
-cores something else entirely) and on the problem's shape, so each distinct (adapter, op signature)
-is timed once, within a time budget per plan, and the winner is kept in a JSON file in the user's
-cache directory. Without tuning (or once the budget is spent) `default_tile` decides.
+The best tiles depend on the adapter (a GPU wants 128x128 tiles of 256 threads, a CPU renderer
+direct tiles without workgroup memory) and on the problem's shape, so each distinct (adapter, op
+signature) is timed once, within a time budget per plan, and the winner is kept in a JSON file in
+the user's cache directory. Without tuning (or once the budget is spent) `default_tile` decides.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ CACHE_ENV = "WEBINFER_CACHE_DIR"
 
 @dataclass(frozen=True)
 class Tile:
-    """A TM x TN output tile per workgroup, TK deep per step; each thread computes WM x WN results;
-    `buffers` 2 double-buffers the workgroup tiles (one barrier per step instead of two)."""
+    """A TM x TN output block per workgroup; each thread computes WM x WN results. `buffers` is how
+    many copies of the operand tiles (TK deep) the k loop cycles through in workgroup memory: 1, or
+    2 to double-buffer them (one barrier per step instead of two). 0 makes it direct: no workgroup
+    memory and no barriers, each thread reading its operands from global memory, TK k per loop
+    iteration (gemm_direct.wgsl): CPU renderers compile it several times faster, and a product of a
+    few rows spends no threads on rows of padding."""
 
     tm: int
     tn: int
@@ -37,16 +41,23 @@ class Tile:
     buffers: int = 1
 
     @property
+    def direct(self) -> bool:
+        return self.buffers == 0
+
+    @property
     def threads(self) -> int:
         return (self.tm // self.wm) * (self.tn // self.wn)
 
     def fits(self, limits: Limits) -> bool:
-        """Within the device's limits, and shaped as gemm.wgsl assumes: rows and columns in groups
-        of four (a thread's rows, if fewer, inside one group), every thread copying the same number
-        of tile elements, always of one B column."""
+        """Within the device's limits, and shaped as gemm.wgsl (gemm_direct.wgsl) assumes: rows and
+        columns in groups of four (a thread's rows, if fewer, inside one group), every thread
+        copying the same number of tile elements, always of one B column (direct: columns in groups
+        of four, k steps of whole vec4s)."""
+        whole = self.tm % self.wm == 0 and self.tn % self.wn == 0 and self.wn % 4 == 0
+        if self.direct:
+            return whole and self.tk % 4 == 0 and 0 < self.threads <= limits.workgroup_invocations
         shared = (self.tm + self.tn) * (self.tk + 1) * 4 * self.buffers
-        groups = self.tm % 4 == 0 and self.wn % 4 == 0 and (self.wm % 4 == 0 or self.wm in (1, 2))
-        whole = self.tm % self.wm == 0 and self.tn % self.wn == 0 and self.buffers in (1, 2)
+        groups = self.tm % 4 == 0 and (self.wm % 4 == 0 or self.wm in (1, 2)) and self.buffers in (1, 2)
         copies = (self.tm * self.tk) % self.threads == 0 and (self.tk * self.tn) % self.threads == 0
         shaped = groups and whole and copies and self.threads % self.tn == 0
         return shaped and self.threads <= limits.workgroup_invocations and shared <= limits.workgroup_bytes
@@ -56,7 +67,8 @@ class Tile:
 # order, so a search cut short by its budget has tried the likeliest). The large and medium tiles
 # are the fastest of a sweep of some 60 variants on an NVIDIA H200 (256 x 128 tiles, 8 x 16 blocks
 # ran no faster there and compile several times slower); the small ones serve products with few
-# rows (batch-1 inference) or few columns.
+# rows (batch-1 inference) or few columns. Then the direct tiles: 8 x 8 blocks ran fastest on
+# SwiftShader, 1-row ones are for batch-1 products (GEMV).
 SPACE = tuple(
     Tile(*t)
     for t in (
@@ -78,12 +90,22 @@ SPACE = tuple(
         (8, 64, 32, 1, 4),
         (4, 128, 32, 1, 4),
         (4, 64, 32, 1, 4),
+        (64, 64, 4, 8, 8, 0),
+        (64, 32, 4, 8, 4, 0),
+        (32, 64, 4, 4, 8, 0),
+        (16, 64, 4, 4, 4, 0),
+        (4, 64, 4, 1, 4, 0),
+        (1, 256, 4, 1, 4, 0),
+        (1, 128, 8, 1, 4, 0),
     )
 )
-# The untuned choices, largest first (see default_tile). The second stands in for the first on
-# devices with WebGPU's minimum 16 KiB of workgroup memory; the medium one keeps 4 x 4 blocks, which
-# CPU renderers (the tests' lavapipe) compile ten times faster than 8 x 8; the last fits any WebGPU
-# device (64 threads, 9 KiB).
+# The untuned choices, each kind largest first (see default_tile). Tiled: the second stands in for
+# the first on devices with WebGPU's minimum 16 KiB of workgroup memory; the medium one keeps 4 x 4
+# blocks, which CPU renderers compile ten times faster than 8 x 8; the last fits any WebGPU device
+# (64 threads, 9 KiB). Direct, CPU renderers' choice: 8 x 4 blocks, which on SwiftShader (2 cores)
+# ran ResNet-18 about 1.5x faster than 4 x 4 and 8 x 8 no faster, and which lavapipe compiles in
+# half the time of 8 x 8 (against the tiled defaults there: MobileNetV2 compiled in 29 s instead of
+# 43 s and ran in 186 ms instead of 233); 4 x 4 for fewer rows, single rows for GEMVs.
 DEFAULTS = (
     Tile(128, 128, 8, 8, 8, 2),
     Tile(128, 128, 8, 8, 8),
@@ -92,6 +114,9 @@ DEFAULTS = (
     Tile(16, 64, 16, 2, 4),
     Tile(8, 64, 32, 1, 4),
     Tile(4, 64, 32, 1, 4),
+    Tile(64, 32, 4, 8, 4, 0),
+    Tile(16, 64, 4, 4, 4, 0),
+    Tile(1, 256, 4, 1, 4, 0),
 )
 
 
@@ -122,21 +147,26 @@ def usable(tile: Tile, m: int, n: int, limits: Limits) -> bool:
     return tile.fits(limits) and grid <= limits.groups_per_dim
 
 
-def default_tile(m: int, n: int, limits: Limits) -> Tile:
-    """The untuned choice: the largest plausible default (small tiles starve a GPU's SIMD units more
-    than few workgroups idle its cores), else the smallest the device can use."""
+def default_tile(m: int, n: int, limits: Limits, software: bool = False) -> Tile:
+    """The untuned choice: a direct tile on a CPU renderer (`software`: compiled faster there and
+    running as fast, see DEFAULTS) and for products of fewer rows than the smallest tiled one (which
+    would compute mostly padding; not yet timed on a GPU), else a tiled one; of that kind the
+    largest plausible default (small tiles starve a GPU's SIMD units more than few workgroups idle
+    its cores), else the smallest the device can use (of either kind when none of that one is)."""
     options = [t for t in DEFAULTS if usable(t, m, n, limits)]
     if not options:
         raise ValueError(f"a {m} x {n} product needs more workgroups than one dispatch has")
+    direct = software or m < min(t.tm for t in DEFAULTS if not t.direct)
+    options = [t for t in options if t.direct == direct] or options
     return next((t for t in options if _plausible(t, m, n)), options[-1])
 
 
-def candidates(p: Problem, limits: Limits) -> list[Tile]:
-    """The default first, then every other plausible tile of the space that the device can use."""
-    first = default_tile(p.m, p.n, limits)
-    return [first] + [
-        t for t in SPACE if t != first and usable(t, p.m, p.n, limits) and _plausible(t, p.m, p.n)
-    ]
+def candidates(p: Problem, limits: Limits, software: bool = False) -> list[Tile]:
+    """The default first, then every other plausible tile of the space that the device can use
+    (direct ones only on a CPU renderer: its budget goes further on tiles that compile fast)."""
+    first = default_tile(p.m, p.n, limits, software)
+    others = [t for t in SPACE if t != first and (t.direct or not software)]
+    return [first] + [t for t in others if usable(t, p.m, p.n, limits) and _plausible(t, p.m, p.n)]
 
 
 def cache_path() -> Path:
@@ -181,8 +211,12 @@ class TuningCache:
 class Tuner:
     """Chooses tiles for the problems of one plan within `budget_s` seconds of timing in total."""
 
-    def __init__(self, adapter: str, limits: Limits, cache: TuningCache, budget_s: float) -> None:
+    def __init__(
+        self, adapter: str, limits: Limits, cache: TuningCache, budget_s: float, software: bool = False
+    ) -> None:
+        """software: the adapter is a CPU renderer (gpu.GPU.software), which gets direct tiles."""
         self.adapter, self.limits, self.cache, self.budget_s = adapter, limits, cache, budget_s
+        self.software = software
         self.spent_s = 0.0
         self._timings: list[float] = []  # seconds each timing took, compilation included
 
@@ -208,7 +242,7 @@ class Tuner:
         """The fastest candidate timed before `until` (best first, so a search cut short still found
         good ones); remembered once at least two were compared. A timing is only started when the
         typical one so far would end in time."""
-        options = candidates(p, self.limits)
+        options = candidates(p, self.limits, self.software)
         best, best_s, timed = options[0], math.inf, 0
         for tile in options:
             begin = time.perf_counter()

@@ -73,7 +73,16 @@ class WgpuDevice(GPU):
         ]
         return self._device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
 
-    def submit(self, dispatches: list[Dispatch], copies: list[Copy]) -> None:
+    def run(
+        self,
+        writes: list[tuple[Any, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: Any,
+        size: int,
+    ) -> memoryview:
+        for buffer, offset, data in writes:
+            self._device.queue.write_buffer(buffer, offset, data)
         encoder = self._device.create_command_encoder()
         if dispatches:
             compute = encoder.begin_compute_pass()
@@ -85,13 +94,13 @@ class WgpuDevice(GPU):
         for c in copies:
             encoder.copy_buffer_to_buffer(c.src, c.src_offset, c.dst, c.dst_offset, c.size)
         self._device.queue.submit([encoder.finish()])
-
-    def read(self, buffer: Any, size: int) -> memoryview:
-        buffer.map_sync(wgpu.MapMode.READ, 0, size)
+        if not size:
+            return memoryview(b"")
+        readback.map_sync(wgpu.MapMode.READ, 0, size)
         try:
-            return memoryview(bytes(buffer.read_mapped(0, size, copy=False)))
+            return memoryview(bytes(readback.read_mapped(0, size, copy=False)))
         finally:
-            buffer.unmap()
+            readback.unmap()
 
 
 _DEVICE: WgpuDevice | GPUUnavailable | None = None
