@@ -26,6 +26,7 @@ import js
 from pyodide.code import run_js
 from pyodide.ffi import run_sync, to_js
 from webinfer import dtypes
+from webinfer.webgpu.js_gpu import _helpers
 
 def _best(f, n):
     blocks = []
@@ -46,22 +47,13 @@ def session_run(session, entries):
 def floor():
     run_sync(js.Promise.resolve(0))
 
-PLAIN_JS = run_js("""(async (device, dispatches, copies, readback, size, n) => {
+PLAIN_JS = run_js("""(async (helpers, device, dispatches, copies, readback, size, n) => {
   const blocks = [];
   for (let b = 0; b < 3; b++) {
     const times = [];
     for (let i = 0; i < n; i++) {
       const start = performance.now();
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      for (const [pipeline, group, x, y, z] of dispatches) {
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, group);
-        pass.dispatchWorkgroups(x, y, z);
-      }
-      pass.end();
-      for (const [s, so, d, dof, sz] of copies) encoder.copyBufferToBuffer(s, so, d, dof, sz);
-      device.queue.submit([encoder.finish()]);
+      device.queue.submit([helpers.encode(device, dispatches, copies)]);
       await readback.mapAsync(1, 0, size);
       new Uint8Array(readback.getMappedRange(0, size).slice(0));
       readback.unmap();
@@ -79,7 +71,7 @@ def device_times(session, n):
     trip = _best(lambda: gpu.run([], compiled.dispatches, compiled.copies, compiled.readback, size), n)
     dispatches = to_js([[d.pipeline, d.bind_group, *d.groups] for d in compiled.dispatches])
     copies = to_js([[c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size] for c in compiled.copies])
-    plain = run_sync(PLAIN_JS(gpu._device, dispatches, copies, compiled.readback.js, size, n))
+    plain = run_sync(PLAIN_JS(_helpers(), gpu._device, dispatches, copies, compiled.readback.js, size, n))
     return to_js([trip, plain, gpu.name])
 `;
 
