@@ -67,7 +67,7 @@ PLAIN_JS = run_js("""(async (helpers, device, dispatches, copies, readback, size
 def device_times(session, n):
     """GPU.run from Python and the same commands from plain JS, for the session's last plan."""
     gpu, (_, compiled) = session._backend.gpu, session._plans[next(reversed(session._plans))]
-    size = sum(c.size for c in compiled.copies)
+    size = compiled.readback_size
     trip = _best(lambda: gpu.run([], compiled.dispatches, compiled.copies, compiled.readback, size), n)
     dispatches = to_js([[d.pipeline, d.bind_group, *d.groups] for d in compiled.dispatches])
     copies = to_js([[c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size] for c in compiled.copies])

@@ -70,6 +70,7 @@ class WebGPUPlan:
     status_bytes: int
     readback: Any
     copies: list[Copy]
+    readback_size: int  # bytes the copies put into `readback`: what each run reads back
     keep: list[Any] = field(default_factory=list)  # buffers only bind groups reference
     tuning_s: float = 0.0  # seconds spent timing tile candidates during compile
 
@@ -171,6 +172,7 @@ class WebGPUBackend(Backend):
             status_bytes,
             readback,
             copies,
+            sum(c.size for c in copies),
             [p.buffer for p in places[:3]] + [out_buffer, uniforms],
             tuning_s,
         )
@@ -293,7 +295,7 @@ class WebGPUBackend(Backend):
                 writes.append((compiled.input_buffer, offset, whole))
         if compiled.status is not None:
             writes.append((compiled.status, 0, _STATUS_OK))
-        size = sum(c.size for c in compiled.copies)
+        size = compiled.readback_size
         with self._lock:
             raw = self.gpu.run(writes, compiled.dispatches, compiled.copies, compiled.readback, size)
         if compiled.status is not None:
