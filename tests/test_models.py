@@ -7,6 +7,7 @@ degenerate (std between 1e-2 and 1e2) so the bound is meaningful.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,6 +80,20 @@ def test_bytes_model_and_selected_outputs(models_dir: Path, backend: str) -> Non
     session = webinfer.InferenceSession(model_path(models_dir, "bert_tiny").read_bytes(), backend=backend)
     for names in (["pooler_output"], ["pooler_output", "last_hidden_state"]):
         assert_matches(session.run(names, sample.feeds), {n: sample.outputs[n] for n in names})
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_run_async_and_start_give_what_run_gives(models_dir: Path, backend: str) -> None:
+    """The awaitable run and the two-half run (start/finish) of the same session: the requested
+    outputs, in order; on CPU backends start finishes the run itself (nothing left to await)."""
+    sample = load_samples(models_dir, "bert_tiny")[1]
+    session = webinfer.InferenceSession(str(model_path(models_dir, "bert_tiny")), backend=backend)
+    names = ["pooler_output", "last_hidden_state"]
+    want = {n: sample.outputs[n] for n in names}
+    assert_matches(asyncio.run(session.run_async(names, sample.feeds)), want)
+    started = session.start(names, sample.feeds)
+    assert started.wait is None
+    assert_matches(started.finish(None), want)
 
 
 def concrete(shape: Sequence[int | str | None]) -> list[int | None]:

@@ -10,6 +10,7 @@ Without a WebGPU adapter every test is skipped with the reason (see scripts/setu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,11 +36,12 @@ def no_tuning() -> Iterator[None]:
 
 def test_outputs_match_onnxruntime(models_dir: Path, model_name: str) -> None:
     """Every sample on one session, then the first again (BERT's and the MLP's samples differ in
-    shape, so the session re-plans and must still be right on a shape it saw)."""
+    shape, so the session re-plans and must still be right on a shape it saw); the runs alternate
+    between run and run_async."""
     samples = load_samples(models_dir, model_name)
     session = webinfer.InferenceSession(str(model_path(models_dir, model_name)), backend="webgpu")
-    for sample in [*samples, samples[0]]:
-        got = session.run(None, sample.feeds)
+    for i, sample in enumerate([*samples, samples[0]]):
+        got = session.run(None, sample.feeds) if i % 2 else asyncio.run(session.run_async(None, sample.feeds))
         assert len(got) == len(sample.outputs)
         for actual, (name, expected) in zip(got, sample.outputs.items(), strict=True):
             actual = np.asarray(actual)

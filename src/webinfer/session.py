@@ -2,17 +2,20 @@
 
 Creation loads and checks the model, packs the weights once and hands them to the backend; `run`
 validates the feeds, fetches (or builds, once per input-shape set) the plan and executes it with a
-single backend call.
+single backend call. `run_async` and `start` are the same run for callers that await the device's
+promise themselves (the browser).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import dtypes
 from .backends import choice, create_backend
+from .backends.base import Started
 from .compiler import build_plan
 from .errors import BackendError, InputError
 from .graph import Dim, Model, TensorData, ValueInfo
@@ -69,6 +72,7 @@ class InferenceSession:
         self._backend.set_weights(memoryview(weights))
         self._plans: dict[tuple, tuple[Plan, Any]] = {}
         self._last_plan: Plan | None = None
+        self._queue: Any = None  # run_async's asyncio.Lock, made on first use (asyncio loads lazily)
         graph = self._model.graph
         static = all(
             vi.shape is not None and all(isinstance(d, int) for d in vi.shape) for vi in graph.inputs
@@ -94,6 +98,12 @@ class InferenceSession:
         """Threads the backend actually runs with (it may use fewer than asked)."""
         return self._backend.threads
 
+    @property
+    def plans_per_shape(self) -> bool:
+        """Whether plans depend on the input shapes alone (no input's values decide shapes): then a
+        run with input shapes seen before builds and compiles nothing."""
+        return not self._program.value_inputs
+
     def get_inputs(self) -> list[NodeArg]:
         return [_node_arg(vi) for vi in self._model.graph.inputs]
 
@@ -116,6 +126,42 @@ class InferenceSession:
     def run(
         self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None
     ) -> list[Any]:
+        compiled, feeds, outputs, pick = self._prepare(output_names, input_feed)
+        self._backend.execute(compiled, feeds, [o.buffer for o in outputs])
+        return pick()
+
+    async def run_async(
+        self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None
+    ) -> list[Any]:
+        """`run` for async Python (onnxruntime-web's `await session.run(...)`): under Pyodide the
+        webgpu backend's wait is awaited, not blocked on, so no JSPI is needed to wait; runs of one
+        session are queued. Elsewhere it runs synchronously."""
+        if self._queue is None:
+            import asyncio
+
+            self._queue = asyncio.Lock()
+        async with self._queue:
+            started = self.start(output_names, input_feed)
+            return started.finish(None if started.wait is None else await started.wait())
+
+    def start(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> Started:
+        """A run in two halves for callers that await the device themselves (webinfer-core.mjs's
+        runAsync: awaiting in JS costs microseconds where Pyodide's run_sync costs ~0.1 ms): await
+        `wait()` when `wait` is not None, then `finish(value)` returns what `run` would."""
+        compiled, feeds, outputs, pick = self._prepare(output_names, input_feed)
+        started = self._backend.start(compiled, feeds, [o.buffer for o in outputs])
+
+        def finish(value: Any) -> list[Any]:
+            started.finish(value)
+            return pick()
+
+        return Started(started.wait, finish)
+
+    def _prepare(
+        self, output_names: list[str] | None, input_feed: dict[str, Any]
+    ) -> tuple[Any, list[memoryview], list[Any], Callable[[], list[Any]]]:
+        """What a run needs, everything checked before it starts: the compiled plan, the input
+        buffers, fresh outputs and a function picking the requested ones once they are written."""
         graph = self._model.graph
         expected = {vi.name for vi in graph.inputs}
         unknown = sorted(set(input_feed) - expected)
@@ -124,6 +170,13 @@ class InferenceSession:
         missing = [vi.name for vi in graph.inputs if vi.name not in input_feed]
         if missing:
             raise InputError(f"missing input(s) {missing}")
+        names = [o.name for o in graph.outputs]
+        wanted = list(range(len(names)))
+        if output_names is not None:
+            for name in output_names:
+                if name not in names:
+                    raise InputError(f"unknown output name '{name}'; the model's outputs are {names}")
+            wanted = [names.index(name) for name in output_names]
         feeds = [to_input(vi, input_feed[vi.name]) for vi in graph.inputs]
         plan, compiled = self._plan_for(
             {
@@ -132,14 +185,7 @@ class InferenceSession:
             }
         )
         outputs = [new_output(ref.dtype, plan.output_refs[j].shape) for j, ref in enumerate(plan.output_refs)]
-        self._backend.execute(compiled, [f.buffer for f in feeds], [o.buffer for o in outputs])
-        names = [o.name for o in graph.outputs]
-        if output_names is None:
-            return [o.value for o in outputs]
-        for name in output_names:
-            if name not in names:
-                raise InputError(f"unknown output name '{name}'; the model's outputs are {names}")
-        return [outputs[names.index(name)].value for name in output_names]
+        return compiled, [f.buffer for f in feeds], outputs, lambda: [outputs[j].value for j in wanted]
 
     def _plan_for(self, inputs: dict[str, tuple[tuple[int, ...], bytes | None]]) -> tuple[Plan, Any]:
         """Plans are cached per input shapes (and values of inputs that decide shapes)."""

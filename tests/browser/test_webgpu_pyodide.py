@@ -350,6 +350,17 @@ def test_bad_input_gives_clear_errors(
     check_bad_input_errors(found)
 
 
+def test_overlapping_runs_queue_or_are_refused(host: Host, gather_model: str) -> None:
+    """run_async calls on one session at once are queued and each gets its own result (numpy
+    indexing the table the Gather model holds); a second start of a plan whose readback is still
+    pending is refused with a clear message and does not disturb the first."""
+    table = np.arange(10, dtype=np.float32).reshape(5, 2)
+    got = host.op("overlapping_runs", model=_b64((ROOT / gather_model).read_bytes()))
+    assert got["gathered"] == [table[i].tolist() for i in ([0, 1, 2], [4, -1, 0], [3, 3, 1])]
+    assert got["refusal"][0] == "BackendError" and "still waiting for its results" in got["refusal"][1]
+    assert got["late"] == table[[0, 1, 2]].tolist()
+
+
 def test_synchronous_js_call_says_how_to_call(host: Host, gather_model: str) -> None:
     """A plain (not promising) JS call into Python cannot wait on GPU promises: the run refuses with
     a message naming the ways in."""
@@ -372,3 +383,22 @@ def test_tuning_cache_persists(host: Host) -> None:
     host.reload()
     host.op("device")  # the adapter mounts the folder when it opens, as the backend's tuner finds it
     assert host.op("tuning_cache", adapter=adapter, signature=signature, tile=None) == stored
+
+
+def test_js_run_async_as_the_bench_times_it(models_dir: Path, tmp_path: Path) -> None:
+    """webinfer-core.mjs's runAsync (Python starts each run, JS awaits the readback, Python
+    finishes it), as `webinfer bench` times the webgpu-dawn-node target: its outputs against
+    onnxruntime's on the digits test set."""
+    from webinfer.bench.results import OK, UNAVAILABLE
+    from webinfer.cli import main
+
+    out = tmp_path / "report.json"
+    argv = ["bench", str(model_path(models_dir, "lenet_digits")), "--runs", "5",
+            "--targets", "webgpu-dawn-node", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    if row["status"] == UNAVAILABLE:
+        pytest.skip(f"webgpu-dawn-node: {row['reason']}")
+    assert row["status"] == OK, row["reason"]
+    assert len(row["times_ms"]) == 5
+    assert row["accuracy"]["max_rel"] <= TOLERANCE and row["accuracy"]["top1_agreement"] == 1.0

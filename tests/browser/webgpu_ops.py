@@ -93,8 +93,9 @@ def unsupported(step: str) -> str | None:
 
 
 async def run_model(path: str, samples: list[dict[str, list[Any]]], repeats: int) -> dict[str, Any]:
-    """Every sample, then the first again, on one webgpu session (tuning off); outputs as (format,
-    shape, base64), whether `repeats` more runs of each gave the same bytes, and timings."""
+    """Every sample, then the first again, on one webgpu session (tuning off), through `run_async`
+    (the device's promise awaited, not blocked on); outputs as (format, shape, base64), whether
+    `repeats` more runs of each through `run` (run_sync) gave the same bytes, and timings."""
     os.environ[BUDGET_ENV] = "0"
     start = time.perf_counter()
     session = webinfer.InferenceSession(await load(path), backend="webgpu")
@@ -104,7 +105,7 @@ async def run_model(path: str, samples: list[dict[str, list[Any]]], repeats: int
         feeds = {name: memoryview(base64.b64decode(raw)).cast(fmt, shape) for name, (fmt, shape, raw) in
                  sample.items()}  # fmt: skip
         start = time.perf_counter()
-        outputs = [(o.format, list(o.shape), o.tobytes()) for o in session.run(None, feeds)]
+        outputs = [(o.format, list(o.shape), o.tobytes()) for o in await session.run_async(None, feeds)]
         if not results:  # the first run: plan, shaders, pipelines
             first_ms = (time.perf_counter() - start) * 1e3
         results.append([(fmt, shape, b64(raw)) for fmt, shape, raw in outputs])
@@ -150,6 +151,27 @@ async def bad_inputs(mlp: str, gather: str) -> list[list[str]]:
     if y.tolist() != [[8.0, 9.0], [8.0, 9.0], [0.0, 1.0]]:
         found.append(["wrong result after a failed run", str(y.tolist())])
     return found
+
+
+async def overlapping_runs(model: str) -> dict[str, Any]:
+    """Runs of one Gather session begun before the last ended: run_async calls gathered at once
+    (queued by the session), and a second `start` of the same plan before the first is finished
+    (refused, then the first finishes right)."""
+    import asyncio
+    from array import array
+
+    session = webinfer.InferenceSession(base64.b64decode(model), backend="webgpu")
+    indices = [[0, 1, 2], [4, -1, 0], [3, 3, 1]]
+    feeds = [{"idx": array("q", i)} for i in indices]
+    gathered = await asyncio.gather(*(session.run_async(None, f) for f in feeds))
+    first = session.start(None, feeds[0])
+    try:
+        session.start(None, feeds[1])
+        refusal = ["no error", ""]
+    except Exception as exc:
+        refusal = [type(exc).__name__, str(exc)]
+    (late,) = first.finish(await first.wait())
+    return {"gathered": [y.tolist() for (y,) in gathered], "refusal": refusal, "late": late.tolist()}
 
 
 def run_from_sync_js(model: str) -> None:

@@ -8,9 +8,26 @@ shape, and runs it per inference.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..plan import Plan, Step
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run begun but maybe not finished. When `wait` is not None (in the browser: a JS function
+    returning a promise; see webgpu/js_gpu.py for why not the promise itself) the caller awaits
+    `wait()`, from JS or async Python; `finish` takes what it resolved to (None when there was no
+    wait) and completes the run."""
+
+    wait: Any
+    finish: Callable[[Any], Any]
+
+
+def _done(_value: Any) -> None:
+    return None
 
 
 class Backend(ABC):
@@ -40,3 +57,10 @@ class Backend(ABC):
     def execute(self, compiled: Any, inputs: list[memoryview], outputs: list[memoryview]) -> None:
         """Run a compiled plan. inputs/outputs are C-contiguous byte buffers in plan order;
         outputs are writable and sized by the plan's output_refs."""
+
+    def start(self, compiled: Any, inputs: list[memoryview], outputs: list[memoryview]) -> Started:
+        """`execute` whose one wait on a device is left to the caller: webgpu in the browser, where
+        waiting inside Python costs Pyodide's run_sync per run. Backends that compute
+        synchronously finish here."""
+        self.execute(compiled, inputs, outputs)
+        return Started(None, _done)

@@ -27,7 +27,7 @@ from ..webgpu import codegen, matmul, wgsl
 from ..webgpu.gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, open_gpu
 from ..webgpu.shader import Shader
 from ..webgpu.tuning import Problem, Tile, Tuner, TuningCache, budget_from_env, cache_path
-from .base import Backend
+from .base import Backend, Started
 
 IO_ALIGN = 256  # inputs and outputs each start at a multiple of this in their shared buffer
 _STATUS_OK = struct.pack("<I", wgsl.OK)  # written to a plan's status word before each run
@@ -73,6 +73,11 @@ class WebGPUPlan:
     readback_size: int  # bytes the copies put into `readback`: what each run reads back
     keep: list[Any] = field(default_factory=list)  # buffers only bind groups reference
     tuning_s: float = 0.0  # seconds spent timing tile candidates during compile
+
+    @property
+    def round_trip(self) -> tuple[list[Dispatch], list[Copy], Any, int]:
+        """GPU.run's arguments after the writes: the same every run of the plan."""
+        return self.dispatches, self.copies, self.readback, self.readback_size
 
 
 class WebGPUBackend(Backend):
@@ -279,29 +284,51 @@ class WebGPUBackend(Backend):
     # ---- execute ----
 
     def execute(self, compiled: WebGPUPlan, inputs: list[memoryview], outputs: list[memoryview]) -> None:
-        plan = compiled.plan
-        if len(inputs) != len(plan.input_names) or len(outputs) != len(plan.output_names):
-            raise BackendError(
-                f"plan takes {len(plan.input_names)} inputs and {len(plan.output_names)} outputs, "
-                f"got {len(inputs)} and {len(outputs)}"
-            )
-        writes: list[tuple[Any, int, bytes | memoryview]] = []
-        for (offset, nbytes), view in zip(compiled.inputs, inputs, strict=True):
-            data = _flat_bytes(view)
-            if len(data) != nbytes:
-                raise BackendError(f"an input has {len(data)} bytes; the plan expects {nbytes}")
-            if nbytes:  # the caller's bytes as they are (both adapters copy them synchronously)
-                whole = data if nbytes % 4 == 0 else bytes(data) + bytes(-nbytes % 4)
-                writes.append((compiled.input_buffer, offset, whole))
-        if compiled.status is not None:
-            writes.append((compiled.status, 0, _STATUS_OK))
-        size = compiled.readback_size
+        writes = _writes(compiled, inputs, outputs)
         with self._lock:
-            raw = self.gpu.run(writes, compiled.dispatches, compiled.copies, compiled.readback, size)
-        if compiled.status is not None:
-            _raise_failure(plan, raw[size - compiled.status_bytes :])
-        for (offset, nbytes), out in zip(compiled.outputs, outputs, strict=True):
-            _flat_bytes(out)[:] = raw[offset : offset + nbytes]
+            raw = self.gpu.run(writes, *compiled.round_trip)
+        _unpack(compiled, raw, outputs)
+
+    def start(self, compiled: WebGPUPlan, inputs: list[memoryview], outputs: list[memoryview]) -> Started:
+        writes = _writes(compiled, inputs, outputs)
+        with self._lock:
+            pending = self.gpu.launch(writes, *compiled.round_trip)
+
+        def finish(value: Any) -> None:
+            _unpack(compiled, self.gpu.settle(pending, value), outputs)
+
+        return Started(pending.wait, finish)
+
+
+def _writes(
+    compiled: WebGPUPlan, inputs: list[memoryview], outputs: list[memoryview]
+) -> list[tuple[Any, int, bytes | memoryview]]:
+    """A run's host-to-device writes: the inputs (their sizes checked) and the status word's reset."""
+    plan = compiled.plan
+    if len(inputs) != len(plan.input_names) or len(outputs) != len(plan.output_names):
+        raise BackendError(
+            f"plan takes {len(plan.input_names)} inputs and {len(plan.output_names)} outputs, "
+            f"got {len(inputs)} and {len(outputs)}"
+        )
+    writes: list[tuple[Any, int, bytes | memoryview]] = []
+    for (offset, nbytes), view in zip(compiled.inputs, inputs, strict=True):
+        data = _flat_bytes(view)
+        if len(data) != nbytes:
+            raise BackendError(f"an input has {len(data)} bytes; the plan expects {nbytes}")
+        if nbytes:  # the caller's bytes as they are (both adapters copy them synchronously)
+            whole = data if nbytes % 4 == 0 else bytes(data) + bytes(-nbytes % 4)
+            writes.append((compiled.input_buffer, offset, whole))
+    if compiled.status is not None:
+        writes.append((compiled.status, 0, _STATUS_OK))
+    return writes
+
+
+def _unpack(compiled: WebGPUPlan, raw: memoryview, outputs: list[memoryview]) -> None:
+    """The readback into the outputs, once the status words say the kernels succeeded."""
+    if compiled.status is not None:
+        _raise_failure(compiled.plan, raw[compiled.readback_size - compiled.status_bytes :])
+    for (offset, nbytes), out in zip(compiled.outputs, outputs, strict=True):
+        _flat_bytes(out)[:] = raw[offset : offset + nbytes]
 
 
 def _io_layout(sizes: list[int]) -> list[tuple[int, int]]:

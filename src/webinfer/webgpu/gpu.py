@@ -7,14 +7,15 @@ are opaque handles of the adapter. The interface is synchronous: a browser adapt
 requestDevice and mapAsync inside `open_gpu` and `run` (Pyodide's run_sync, i.e. JSPI). An
 inference is ONE `run` (writes, submit, wait, readback), so a browser adapter crosses into JS and
 waits once per inference: under Pyodide a crossing costs microseconds and a wait tens of them, a
-large part of a small model's latency.
+large part of a small model's latency. `launch` + `settle` split that round trip where the wait is
+a promise, so a caller that can await (JS, async Python) waits without run_sync.
 """
 
 from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -66,6 +67,16 @@ class Copy:
     dst: Any
     dst_offset: int
     size: int
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A round trip `GPU.launch` submitted: `wait()` gives what is left to await (in the browser a
+    JS function returning the promise: see backends/base.Started), None when the adapter waited
+    already and `result` holds the readback."""
+
+    wait: Any = None
+    result: memoryview = field(default_factory=lambda: memoryview(b""))
 
 
 # Adapters that run shaders on the CPU, as named in an adapter's vendor/architecture/device/description.
@@ -129,6 +140,23 @@ class GPU(ABC):
         bytes of the READBACK buffer once that work is done (no wait when `size` is 0). The lists
         are not changed afterwards, so an adapter may keep what it made of them, and a write's
         (buffer, offset, length) recurs every run. Errors the device reported are raised here."""
+
+    def launch(
+        self,
+        writes: list[tuple[Any, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: Any,
+        size: int,
+    ) -> Pending:
+        """`run` up to its wait: where that wait is a promise the caller awaits it (`wait()`) and
+        hands what it resolved to to `settle`; an adapter that blocks finishes here."""
+        return Pending(result=self.run(writes, dispatches, copies, readback, size))
+
+    def settle(self, pending: Pending, value: Any) -> memoryview:
+        """The readback of a launched round trip, from what its promise resolved to (ignored when it
+        had none); raises the errors the device reported, as `run` does."""
+        return pending.result
 
 
 def open_gpu() -> GPU:

@@ -12,9 +12,14 @@ goes through asyncio futures and Pyodide's event loop; JSPI itself takes ~1.5 us
 us for a whole small-model round trip on an H200 in plain JS. So `run` writes, encodes the command
 buffer from one JS array (made once per plan), submits, awaits mapAsync and copies the readback out
 in JS; its writes go through typed arrays kept per write target and filled with `assign` (one
-memcpy, no PyProxy), and the readback comes back as one typed array. Errors WebGPU reports
-asynchronously (validation, device loss) are collected in a JS array and raised at the end of the
-next `run`, where results would be trusted.
+memcpy, no PyProxy), and the readback comes back as one typed array. `launch` is that call without
+the wait: it returns a JS function that returns the readback's promise (`wait`), because Pyodide
+takes ~0.1 ms longer to await a promise that reached Python as a value or an attribute rather than
+as a call's result; so JS (webinfer-core.mjs's runAsync) awaits it in microseconds, and run_sync
+in `run` as fast as ever; `settle` takes the bytes. A launch while the plan's
+readback is still mapping is refused (BUSY). Errors WebGPU reports asynchronously (validation,
+device loss) are collected in a JS array and raised at the end of the next run, where results
+would be trusted.
 
 The tuning cache's folder persists like the native one: in a browser it is mounted on IndexedDB
 (Emscripten's IDBFS with autoPersist), so tuned tiles survive a reload; in Node it is the host's
@@ -23,6 +28,7 @@ own cache folder (NODEFS), shared with native runs (the adapter names differ).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ from pyodide.code import run_js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, can_run_sync, run_sync, to_js  # type: ignore[import-not-found]
 
 from ..errors import BackendError
-from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, software_renderer
+from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, Pending, software_renderer
 from .tuning import cache_path
 
 # GPUBufferUsage bits (fixed by the WebGPU spec; Node with Dawn need not define the globals).
@@ -53,6 +59,10 @@ NO_ADAPTER = (
     "--enable-unsafe-webgpu gives its CPU fallback, SwiftShader)"
 )
 
+BUSY = (
+    "an earlier run of this session with the same input shapes is still waiting for its results: "
+    "await it before starting another"
+)
 HELPERS_JS = """({
   jspi: "Suspending" in WebAssembly || "Suspender" in WebAssembly,
   async open(gpu, raised) {
@@ -111,12 +121,18 @@ HELPERS_JS = """({
   },
   // A whole inference: writes (buffer, offset, typed array triples), one submit, then (when size
   // is not 0) a promise of the readback's bytes, or of a message when WebGPU failed or reported.
-  run(device, errors, dispatches, copies, readback, size, ...writes) {
+  // A message instead when the readback buffer is still mapping for an earlier run of the plan.
+  // `deferred` puts the promise behind a function (for JS to await): Pyodide takes ~0.1 ms longer
+  // to await a promise that reached Python as a value or an attribute than one a call returned.
+  run(device, errors, dispatches, copies, readback, size, deferred, ...writes) {
+    if (readback.mapState !== "unmapped") return BUSY;
     for (let i = 0; i < writes.length; i += 3) {
       device.queue.writeBuffer(writes[i], writes[i + 1], writes[i + 2]);
     }
     device.queue.submit([this.encode(device, dispatches, copies)]);
-    return size ? this.readback(errors, readback, size) : undefined;
+    if (!size) return undefined;
+    const done = this.readback(errors, readback, size);
+    return deferred ? () => done : done;
   },
   async readback(errors, buffer, size) {
     try {
@@ -148,7 +164,7 @@ HELPERS_JS = """({
 
 @cache
 def _helpers() -> Any:
-    return run_js(HELPERS_JS)
+    return run_js(f"const BUSY = {json.dumps(BUSY)};\n{HELPERS_JS}")
 
 
 def _flat(value: Any) -> Any:
@@ -226,18 +242,51 @@ class JsGPU(GPU):
     ) -> memoryview:
         if size:
             _need_run_sync("reading results back")
+        promise = self._submit(writes, dispatches, copies, readback, size, False)
+        return self._bytes(run_sync(promise)) if size else memoryview(b"")
+
+    def launch(
+        self,
+        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: JsBuffer,
+        size: int,
+    ) -> Pending:
+        wait = self._submit(writes, dispatches, copies, readback, size, True)
+        # size 0: nothing to wait for; errors reported meanwhile are raised by the next run
+        return Pending(wait=wait) if size else Pending()
+
+    def settle(self, pending: Pending, value: Any) -> memoryview:
+        return pending.result if pending.wait is None else self._bytes(value)
+
+    def _submit(
+        self,
+        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
+        dispatches: list[Dispatch],
+        copies: list[Copy],
+        readback: JsBuffer,
+        size: int,
+        deferred: bool,
+    ) -> Any:
+        """HELPERS_JS.run: the readback's promise, or with `deferred` a function returning it."""
         encoded = self._encoded(dispatches, lambda d: [d.pipeline, d.bind_group, *d.groups])
         moves = self._encoded(copies, lambda c: [c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size])
         staged: list[Any] = []
         for buffer, offset, data in writes:
             staged += (buffer.js, offset, buffer.staged(offset, data))
-        waiting = _helpers().run(self._device, self._errors, encoded, moves, readback.js, size, *staged)
-        if not size:  # nothing to wait for; errors reported meanwhile are raised by the next run
-            return memoryview(b"")
-        result = run_sync(waiting)
-        if isinstance(result, str):
-            raise BackendError(result)
-        return memoryview(result.to_bytes())
+        device, errors = self._device, self._errors
+        submitted = _helpers().run(device, errors, encoded, moves, readback.js, size, deferred, *staged)
+        if isinstance(submitted, str):
+            raise BackendError(submitted)
+        return submitted
+
+    @staticmethod
+    def _bytes(value: Any) -> memoryview:
+        """What the readback's promise resolved to: its bytes, or the message of a failure."""
+        if isinstance(value, str):
+            raise BackendError(value)
+        return memoryview(value.to_bytes())
 
     def _encoded(self, items: list[Any], fields: Callable[[Any], list[Any]]) -> Any:
         """`items` as a JS array of field arrays, kept per list object: a compiled plan submits the
