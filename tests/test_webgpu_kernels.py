@@ -363,6 +363,61 @@ def test_gemm_in_the_arena(gpu, cache_dir: Path, a_offset: int, tile: tuning.Til
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
 
 
+# Split-K tiles, single- and double-buffered, asking for more slices than K's steps allow (40 deep:
+# 3 slices of one 16-deep step, the last partial) or cutting K unevenly (300: 4 slices of 80, 12 of
+# the last step past K)
+SPLIT_TILES = [
+    tuning.Tile(16, 32, 8, 4, 4, 1, 3),
+    tuning.Tile(32, 64, 16, 2, 4, 2, 8),
+    tuning.Tile(64, 64, 16, 4, 4, 1, 4),
+]
+
+
+@pytest.mark.parametrize("tile", SPLIT_TILES, ids=str)
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize("K", [40, 300])
+def test_gemm_split_k(gpu, cache_dir: Path, tile: tuning.Tile, trans_b: int, K: int):
+    """A split-K product is two dispatches over a scratch buffer (see check_gemm_split_k)."""
+    if not tile.fits(gpu.gpu.limits):
+        pytest.skip(f"{tile} does not fit this device's limits {gpu.gpu.limits}")
+    params, _, out_shape = split_gemm_case(trans_b, K)
+    step = Step(Kernel.GEMM, (ref(FIRST_IO, 0, np.float32, out_shape),) * 4, params)
+    force_tile(gpu, step, tile)
+    shader = codegen.generate(step, (0, 1, 2, 3), gpu.gpu.limits, tile)
+    assert shader.then is not None and shader.scratch_bytes % (4 * math.prod(out_shape)) == 0
+    check_gemm_split_k(gpu, trans_b, K)
+
+
+def split_gemm_case(trans_b: int, K: int) -> tuple[GemmParams, list[np.ndarray], tuple[int, ...]]:
+    M, N, Z = 37, 70, 2
+    a, b = randn(M, K), randn(Z, N, K) if trans_b else randn(Z, K, N)
+    params = GemmParams((Z,), (0,), (K * N,), M, N, K, 0, trans_b, 0.5, 2.0, BiasMode.ROW, Act.GELU)
+    return params, [a, b, randn(N)], (Z, M, N)
+
+
+def check_gemm_split_k(gpu, trans_b: int, K: int) -> None:
+    """The tiled kernel on each K slice, then the summing kernel with the epilogue (alpha, beta,
+    bias, activation), batched with A broadcast over the batch; against the reference backend."""
+    params, ins, out_shape = split_gemm_case(trans_b, K)
+    check_step(gpu, Kernel.GEMM, params, ins, out_shape, rtol=1e-4, atol=1e-5 * math.sqrt(K))
+
+
+def test_conv_split_k(gpu, cache_dir: Path):
+    """A fused convolution (bias, residual, ReLU) as a split-K implicit GEMM, against the reference."""
+    check_conv(gpu, "wide", True, tuning.Tile(64, 64, 16, 4, 4, 1, 4))
+
+
+def test_split_k_candidates_only_where_the_grid_is_small(gpu):
+    """The tuner times split-K only on a GPU, for products of few tiles and deep K: ResNet-18's
+    last convolutions (512 x 49, K = 4608), not a 4096-wide square product or a shallow one."""
+    limits = gpu.gpu.limits
+    late = tuning.Problem("late", 512, 49, 4608)
+    assert any(t.split > 1 for t in tuning.candidates(late, limits))
+    assert not any(t.split > 1 for t in tuning.candidates(late, limits, software=True))
+    assert not any(t.split > 1 for t in tuning.candidates(tuning.Problem("big", 4096, 4096, 4096), limits))
+    assert not any(t.split > 1 for t in tuning.candidates(tuning.Problem("flat", 512, 49, 64), limits))
+
+
 def test_direct_tiles_on_cpu_renderers_and_for_few_rows(gpu):
     """Untuned, a CPU renderer gets direct tiles, and so does a product of fewer than 4 rows; the
     tuner times only direct tiles there, tiled ones too on a GPU."""

@@ -260,6 +260,7 @@ KERNEL_CASES = {
     "gemm": ("test_gemm_bias_modes_and_transposes", {"trans_a": 1, "trans_b": 1, "mode": BiasMode.ROW}),
     "gemm-batched-gelu": ("test_gemm_batched_broadcast_with_act", {}),
     "gemm-tiled": ("test_gemm_bias_modes_and_transposes", {"trans_a": 0, "trans_b": 0, "mode": BiasMode.COL}),
+    "gemm-split-k": ("check_gemm_split_k", {"trans_b": 1, "K": 300}),
     "conv-implicit-gemm": ("check_conv", {"name": "3x3_pad1", "fused": False}),
     "conv-implicit-gemm-tiled": ("check_conv", {"name": "stride2_asym_pads", "fused": True}),
     "conv-depthwise-fused": ("check_conv", {"name": "depthwise", "fused": True}),
@@ -279,8 +280,12 @@ KERNEL_CASES = {
 
 
 # Cases on the tiled product, set through the tuning cache: the tile a GPU picks for them untuned
-# (SwiftShader compiles it in about 1.5 s).
-TILED = {"gemm-tiled": Tile(4, 64, 32, 1, 4), "conv-implicit-gemm-tiled": Tile(4, 64, 32, 1, 4)}
+# (SwiftShader compiles it in about 1.5 s), and a split-K one (its two kernels).
+TILED = {
+    "gemm-tiled": Tile(4, 64, 32, 1, 4),
+    "conv-implicit-gemm-tiled": Tile(4, 64, 32, 1, 4),
+    "gemm-split-k": Tile(16, 32, 8, 4, 4, 1, 3),
+}
 
 
 @pytest.mark.parametrize("case", list(KERNEL_CASES))

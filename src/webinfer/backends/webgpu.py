@@ -62,7 +62,8 @@ class _Place:
 @dataclass
 class WebGPUPlan:
     plan: Plan
-    dispatches: list[Dispatch]
+    dispatches: list[Dispatch]  # every step's, in order (a split-K step has two)
+    by_step: list[list[Dispatch]]  # the same per step
     inputs: list[tuple[int, int]]  # (byte offset in the input buffer, bytes) per graph input
     outputs: list[tuple[int, int]]  # the same in the output buffer
     input_buffer: Any
@@ -95,6 +96,7 @@ class WebGPUBackend(Backend):
         self._weights = self.gpu.buffer(16, BufferKind.STORAGE)
         self._weights_size = 0
         self._probe = self.gpu.buffer(16, BufferKind.READBACK)  # tuning's completion wait
+        self._scratch: tuple[int, Any] = (0, None)  # split-K's partial products: (bytes, buffer)
         self._lock = threading.Lock()
         self.tuning_s = 0.0  # tuning time of all plans compiled so far
 
@@ -158,10 +160,10 @@ class WebGPUBackend(Backend):
         status = self._storage(b"", status_bytes)
         tiles, tuning_s = self._tiles(plan.steps, layouts, uniforms, status)
         self.tuning_s += tuning_s
-        dispatches, any_status = [], False
+        by_step, any_status = [], False
         for i, (step, (slots, bindings), tile) in enumerate(zip(plan.steps, layouts, tiles, strict=True)):
             shader = codegen.generate(step, slots, self.gpu.limits, tile)
-            dispatches.append(self._dispatch(shader, bindings, uniforms, i, status))
+            by_step.append(self._dispatches(shader, bindings, uniforms, i, status))
             any_status |= shader.status
         readback = self.gpu.buffer(out_size + status_bytes, BufferKind.READBACK)
         copies = [Copy(out_buffer, 0, readback, 0, out_size)] if out_size else []
@@ -169,7 +171,8 @@ class WebGPUBackend(Backend):
             copies.append(Copy(status, 0, readback, out_size, status_bytes))
         return WebGPUPlan(
             plan,
-            dispatches,
+            [d for step in by_step for d in step],
+            by_step,
             in_layout,
             out_layout,
             in_buffer,
@@ -178,7 +181,7 @@ class WebGPUBackend(Backend):
             readback,
             copies,
             sum(c.size for c in copies),
-            [p.buffer for p in places[:3]] + [out_buffer, uniforms],
+            [p.buffer for p in places[:3]] + [out_buffer, uniforms, self._scratch[1]],
             tuning_s,
         )
 
@@ -215,6 +218,18 @@ class WebGPUBackend(Backend):
             bindings.append(Binding(slot, extents[key][0][2], lo, max(4, hi - lo)))
         return tuple(keys.index(places[t.buffer].key) for t in step.tensors), bindings
 
+    def _dispatches(
+        self, shader: Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any
+    ) -> list[Dispatch]:
+        """A step's dispatch, and a split-K product's summing one after it; both bind the scratch
+        buffer, which every plan shares (their dispatches run one after another)."""
+        need = shader.scratch_bytes
+        if need:
+            if self._scratch[0] < need:
+                self._scratch = (need, self._storage(b"", need))
+            bindings = [*bindings, Binding(wgsl.SCRATCH_BINDING, self._scratch[1], 0, _round16(need))]
+        return [self._dispatch(s, bindings, uniforms, index, status) for s in (shader, shader.then) if s]
+
     def _dispatch(
         self, shader: Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any
     ) -> Dispatch:
@@ -249,10 +264,10 @@ class WebGPUBackend(Backend):
             i = first[problem.signature]
             shader = codegen.generate(steps[i], layouts[i][0], self.gpu.limits, tile)
             try:
-                dispatch = self._dispatch(shader, layouts[i][1], uniforms, i, status)
+                dispatches = self._dispatches(shader, layouts[i][1], uniforms, i, status)
             except BackendError:
                 return math.inf
-            return self._time([dispatch])
+            return self._time(dispatches)
 
         chosen = tuner.choose(list(problems.values()), measure)
         by_step = dict(zip(problems, chosen, strict=True))
@@ -263,8 +278,8 @@ class WebGPUBackend(Backend):
         return self._time(compiled.dispatches, min_seconds)
 
     def step_seconds(self, compiled: WebGPUPlan) -> list[float]:
-        """Seconds per run of each step's kernel alone: a profile."""
-        return [self._time([d]) for d in compiled.dispatches]
+        """Seconds per run of each step's kernels alone: a profile."""
+        return [self._time(dispatches) for dispatches in compiled.by_step]
 
     def _time(self, dispatches: list[Dispatch], min_seconds: float = 0.03) -> float:
         """Seconds per run of the dispatches: the better of two batches of repeats in one submit,

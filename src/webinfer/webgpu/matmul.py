@@ -11,25 +11,28 @@ workgroup memory and no barriers: each thread loads its operands itself in a pla
 CPU renderers compile in a fraction of the time. Operands that start on 16 bytes with rows of a
 multiple of 4 floats are loaded as vec4s (20% faster there); the others, and CONV's im2col matrix,
 as scalars. Bounds checks in unrolled code use the non-short-circuit `&` / `|`: SwiftShader took
-minutes (or gave up) compiling a tile of a few dozen `&&` guards, 1-2 s with `&`.
+minutes (or gave up) compiling a tile of a few dozen `&&` guards, 1-2 s with `&`. A split-K tile
+(tuning.Tile.split) runs the tiled kernel on slices of K into a scratch buffer and adds the slices
+up in a second kernel that applies the epilogue (split.wgsl, split_sum.wgsl).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..kernels import BiasMode, ConvParams, GemmParams, Kernel
 from ..plan import Step
-from .shader import Shader, Target, act
+from .gpu import Limits
+from .shader import FLAT_WG, Shader, Target, act
 from .tuning import Problem, Tile, default_tile
-from .wgsl import f32, i32, render, u32
+from .wgsl import SCRATCH_BINDING, f32, i32, render, u32
 
 # Part of every tuning signature: tiles timed with earlier templates (or an earlier tile space:
-# v3 added direct tiles) are not reused.
-TEMPLATE_VERSION = "v3"
+# v3 added direct tiles, v4 split-K) are not reused.
+TEMPLATE_VERSION = "v4"
 
 
 def problem(step: Step) -> Problem | None:
@@ -37,12 +40,13 @@ def problem(step: Step) -> Problem | None:
     p: Any = step.params
     if step.kernel == Kernel.GEMM:
         sig = f"gemm b{math.prod(p.batch_dims)} m{p.M} n{p.N} k{p.K} t{p.trans_a}{p.trans_b}"
-        return Problem(f"{sig} {TEMPLATE_VERSION}", p.M, p.N)
+        return Problem(f"{sig} {TEMPLATE_VERSION}", p.M, p.N, p.K, batches(step))
     if step.kernel == Kernel.CONV and not _depthwise(step):
         (n, c, h, w), (_, m, oh, ow) = step.tensors[0].shape, step.tensors[-1].shape
         sig = f"conv n{n} c{c} h{h} w{w} m{m} g{p.group} k{p.kernel} s{p.strides} p{p.pads} d{p.dilations}"
         sig = sig.replace(" ", "").replace(",", "x")
-        return Problem(f"{sig} {TEMPLATE_VERSION}", m // p.group, n * oh * ow)
+        depth = c // p.group * p.kernel[0] * p.kernel[1]
+        return Problem(f"{sig} {TEMPLATE_VERSION}", m // p.group, n * oh * ow, depth, p.group)
     return None
 
 
@@ -170,15 +174,42 @@ def _product(
 ) -> Shader:
     """The kernel of an [M, K] x [K, N] product per z < Z: tiled (gemm.wgsl) or direct
     (gemm_direct.wgsl) as the tile says, with operand functions from a template (`operands(a4, b4)`:
-    with load_a4 / load_b4 where the kernel reads that operand as vec4s)."""
+    with load_a4 / load_b4 where the kernel reads that operand as vec4s); split-K tiles add the
+    summing kernel (split_sum.wgsl) as the shader's second dispatch."""
     m, n, k, z = shape
     tile = tile or default_tile(m, n, t.limits)
+    split, depth = _slices(tile, k, z * m * n, t.limits)
+    tile = replace(tile, split=split)
     a_vec, b_vec, template, values = (_direct if tile.direct else _tiled)(tile, shape, a, b)
     sizes = {name: u32(getattr(tile, name.lower())) for name in ("TM", "TN", "TK", "WM", "WN")}
-    body = "\n".join([render("product", M=u32(m), N=u32(n), K=u32(k)), operands(a_vec, b_vec),
-                      render(template, **sizes, **values)])  # fmt: skip
+    result = "epilogue(z, m, n + c, v[c]);"
+    if split > 1:
+        result = "part[((slice * Z + z) * M + m) * N + n + c] = v[c];"
+    head = [render("product", M=u32(m), N=u32(n), K=u32(k), RESULT=result), operands(a_vec, b_vec)]
+    if split > 1:
+        uses = "\n".join(f"    _ = arrayLength(&s{slot});" for slot in sorted(set(t.slots)))
+        head.append(render("split", Z=u32(z), SPLIT=u32(split), KS=u32(depth), BINDING=u32(SCRATCH_BINDING),
+                           USES=uses))  # fmt: skip
+    body = "\n".join([*head, render(template, **sizes, **values)])
     wide = tuple(x.name for x, vec in ((a, a_vec), (b, b_vec)) if vec)
-    return t.shader(names, body, (-(-n // tile.tn), -(-m // tile.tm), z), ("math",), wide=wide)
+    product = t.shader(names, body, (-(-n // tile.tn), -(-m // tile.tm), z * split), ("math",), wide=wide)
+    if split == 1:
+        return product
+    results = z * m * n
+    summing = "\n".join([*head, render("split_sum")])
+    summed = t.shader(names, summing, t.grid(results, FLAT_WG), ("math", "flat"), wide=wide)
+    return replace(product, then=summed, scratch_bytes=4 * split * results)
+
+
+def _slices(tile: Tile, k: int, results: int, limits: Limits) -> tuple[int, int]:
+    """The slices a product's K is cut into, and their depth (whole k steps of the tile): at most
+    tile.split, none empty, and the partial products within one binding."""
+    if tile.split == 1 or k == 0 or results == 0:
+        return 1, k
+    split = max(1, min(tile.split, limits.max_binding_bytes // (4 * results)))
+    per_slice = -(-k // split)
+    depth = -(-per_slice // tile.tk) * tile.tk
+    return -(-k // depth), depth
 
 
 # What _tiled and _direct give _product: whether A and B are read as vec4s, the kernel's template
@@ -187,7 +218,7 @@ _Kernel = tuple[bool, bool, str, dict[str, str]]
 
 
 def _tiled(tile: Tile, shape: tuple[int, int, int, int], a: _Operand, b: _Operand) -> _Kernel:
-    """gemm.wgsl's workgroup tiles, copies and unrolled register code."""
+    """gemm.wgsl's workgroup tiles, copies and unrolled register code (of one K slice under split-K)."""
     m, n, k, _ = shape
     a_vec = a.vector and tile.tm * tile.tk % (4 * tile.threads) == 0
     b_vec = b.vector and tile.tk * tile.tn % (4 * tile.threads) == 0
@@ -198,54 +229,61 @@ def _tiled(tile: Tile, shape: tuple[int, int, int, int], a: _Operand, b: _Operan
     stash = [_lines(8, copy_a.stash(i) + copy_b.stash(i)) for i in range(tile.buffers)]
     products = [_lines(8, product(i)) for i in range(tile.buffers)]
     first = _lines(4, fetch if tile.buffers == 1 else fetch + copy_a.stash(0) + copy_b.stash(0))
+    sliced = tile.split > 1
+    begin, end = ("k_begin", "k_end") if sliced else ("0u", "K")
     loop = (_SINGLE if tile.buffers == 1 else _DOUBLE).format(
-        fetch=_lines(12, fetch), stash=stash, product=products, first=first
+        fetch=_lines(12, fetch), stash=stash, product=products, first=first, begin=begin, end=end
     )
     tiles = [
         f"var<workgroup> tile_{x}{i}: array<array<vec4<f32>, TK + 1u>, {rows} / 4u>;"
         for i in range(tile.buffers)
         for x, rows in (("a", "TM"), ("b", "TN"))
     ]
-    setup = _lines(4, [*copy_a.setup(), *copy_b.setup(), *acc])
-    values = dict(TILES="\n".join(tiles), SETUP=setup, LOOP=loop, STORE=_lines(4, store))
+    # The slice's bounds from wg.z itself: derived from the private `slice`, Tint would take them
+    # (and so the loop's barriers) for non-uniform.
+    slice_lines = ["use_bindings();", "slice = wg.z % SPLIT;", "let k_begin = wg.z % SPLIT * KS;",
+                   "let k_end = min(K, k_begin + KS);"] if sliced else []  # fmt: skip
+    setup = _lines(4, [*slice_lines, *copy_a.setup(), *copy_b.setup(), *acc])
+    values = dict(TILES="\n".join(tiles), SETUP=setup, LOOP=loop, STORE=_lines(4, store),
+                  Z="wg.z / SPLIT" if sliced else "wg.z")  # fmt: skip
     return a_vec, b_vec, "gemm", values
 
 
 # The k loop, one tile per step: stash the fetched registers, then fetch the next step's operands
 # while this step's tiles are multiplied. Double-buffered: the next tiles are stashed into the other
 # buffer while this one is read, so one barrier per step suffices.
-_SINGLE = """    var kf = 0u;
+_SINGLE = """    var kf = {begin};
 {first}
-    for (var k0 = 0u; k0 < K; k0 += TK) {{
+    for (var k0 = {begin}; k0 < {end}; k0 += TK) {{
 {stash[0]}
         workgroupBarrier();
         kf = k0 + TK;
-        if (kf < K) {{
+        if (kf < {end}) {{
 {fetch}
         }}
 {product[0]}
         workgroupBarrier();
     }}"""
-_DOUBLE = """    var kf = 0u;
+_DOUBLE = """    var kf = {begin};
 {first}
     workgroupBarrier();
-    for (var k0 = 0u; k0 < K; k0 += 2u * TK) {{
+    for (var k0 = {begin}; k0 < {end}; k0 += 2u * TK) {{
         kf = k0 + TK;
-        if (kf < K) {{
+        if (kf < {end}) {{
 {fetch}
         }}
 {product[0]}
-        if (kf >= K) {{
+        if (kf >= {end}) {{
             break;
         }}
 {stash[1]}
         workgroupBarrier();
         kf += TK;
-        if (kf < K) {{
+        if (kf < {end}) {{
 {fetch}
         }}
 {product[1]}
-        if (kf >= K) {{
+        if (kf >= {end}) {{
             break;
         }}
 {stash[0]}

@@ -53,6 +53,8 @@ class Shader:
     groups: tuple[int, int, int]
     operands: tuple[Operand, ...]  # in the step's tensor order
     status: bool  # reports run-time errors
+    then: Shader | None = None  # a second dispatch of the step, with the same bindings (split-K)
+    scratch_bytes: int = 0  # bytes both dispatches share at wgsl.SCRATCH_BINDING
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 from .gpu import Limits
@@ -31,7 +31,10 @@ class Tile:
     2 to double-buffer them (one barrier per step instead of two). 0 makes it direct: no workgroup
     memory and no barriers, each thread reading its operands from global memory, TK k per loop
     iteration (gemm_direct.wgsl): CPU renderers compile it several times faster, and a product of a
-    few rows spends no threads on rows of padding."""
+    few rows spends no threads on rows of padding. `split` > 1 (tiled tiles only) is split-K: K is
+    cut into that many slices, each multiplied by its own workgroups into a scratch buffer, and a
+    second dispatch adds the slices up and applies the epilogue (split.wgsl), for products whose
+    grid of tiles is too small to fill a GPU (few rows and columns, deep K)."""
 
     tm: int
     tn: int
@@ -39,6 +42,7 @@ class Tile:
     wm: int
     wn: int
     buffers: int = 1
+    split: int = 1
 
     @property
     def direct(self) -> bool:
@@ -54,6 +58,8 @@ class Tile:
         copying the same number of tile elements, always of one B column (direct: columns in groups
         of four, k steps of whole vec4s)."""
         whole = self.tm % self.wm == 0 and self.tn % self.wn == 0 and self.wn % 4 == 0
+        if self.split < 1 or (self.split > 1 and self.direct):
+            return False
         if self.direct:
             return whole and self.tk % 4 == 0 and 0 < self.threads <= limits.workgroup_invocations
         shared = (self.tm + self.tn) * (self.tk + 1) * 4 * self.buffers
@@ -120,17 +126,32 @@ DEFAULTS = (
 )
 
 
+# Split-K: the slice counts tried, on products whose grid of tiles has fewer workgroups than
+# SPLIT_BELOW (an H200 has 132 SMs; a 1024^3 product on 64 x 64 tiles, 256 workgroups, ran at 0.64x
+# cuBLAS, where 4096^3 reached 0.92x).
+SPLITS = (2, 4, 8)
+SPLIT_BELOW = 512
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One GEMM or CONV to tile: its cache signature and its matrix-product shape m x n."""
+    """One GEMM or CONV to tile: its cache signature, its matrix-product shape m x n x k and how
+    many such products it makes (GEMM's batches, CONV's groups)."""
 
     signature: str
     m: int
     n: int
+    k: int = 1
+    batches: int = 1
 
 
 def _pow2_at_least(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
+
+
+def workgroups(tile: Tile, m: int, n: int) -> int:
+    """The grid of one m x n product on the tile."""
+    return -(-m // tile.tm) * -(-n // tile.tn)
 
 
 def _plausible(tile: Tile, m: int, n: int) -> bool:
@@ -138,7 +159,7 @@ def _plausible(tile: Tile, m: int, n: int) -> bool:
     (128 x 128 and up) only where they still make 256 workgroups, enough to fill a large GPU (on
     an H200, 64 of them ran a 1024^3 product at two thirds the speed of 64 x 64 tiles)."""
     small = tile.tm <= max(4, _pow2_at_least(m)) and tile.tn <= max(32, _pow2_at_least(n))
-    return small and (tile.tm * tile.tn < 128 * 128 or -(-m // tile.tm) * -(-n // tile.tn) >= 256)
+    return small and (tile.tm * tile.tn < 128 * 128 or workgroups(tile, m, n) >= 256)
 
 
 def usable(tile: Tile, m: int, n: int, limits: Limits) -> bool:
@@ -163,10 +184,25 @@ def default_tile(m: int, n: int, limits: Limits, software: bool = False) -> Tile
 
 def candidates(p: Problem, limits: Limits, software: bool = False) -> list[Tile]:
     """The default first, then every other plausible tile of the space that the device can use
-    (direct ones only on a CPU renderer: its budget goes further on tiles that compile fast)."""
+    (direct ones only on a CPU renderer: its budget goes further on tiles that compile fast). On a
+    GPU, a product whose tiles make fewer than SPLIT_BELOW workgroups also gets split-K variants of its
+    first two tiled candidates, right after the default."""
     first = default_tile(p.m, p.n, limits, software)
     others = [t for t in SPACE if t != first and (t.direct or not software)]
-    return [first] + [t for t in others if usable(t, p.m, p.n, limits) and _plausible(t, p.m, p.n)]
+    found = [first] + [t for t in others if usable(t, p.m, p.n, limits) and _plausible(t, p.m, p.n)]
+    if software:
+        return found
+    tiled = [t for t in found if not t.direct][:2]
+    split = [replace(t, split=s) for t in tiled for s in SPLITS if _split_pays(t, s, p, limits)]
+    return found[:1] + split + found[1:]
+
+
+def _split_pays(tile: Tile, split: int, p: Problem, limits: Limits) -> bool:
+    """Split-K is worth timing for a product whose unsplit grid leaves a GPU idle, when each slice
+    still runs at least 8 k steps of the tile and the partial products fit one binding."""
+    few = workgroups(tile, p.m, p.n) * p.batches < SPLIT_BELOW
+    deep = p.k >= split * 8 * tile.tk
+    return few and deep and split * p.batches * p.m * p.n * 4 <= limits.max_binding_bytes
 
 
 def cache_path() -> Path:

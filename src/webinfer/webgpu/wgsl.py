@@ -23,6 +23,7 @@ from importlib import resources
 
 from ..dtypes import DType, info
 
+SCRATCH_BINDING = 13  # split-K's partial products (split.wgsl)
 STATUS_BINDING = 14  # run-time errors: [first failing step, then 2 detail words per step]
 UNIFORM_BINDING = 15
 UNIFORM_SLOT = 256  # bytes of uniform per step (WebGPU's largest minUniformBufferOffsetAlignment)

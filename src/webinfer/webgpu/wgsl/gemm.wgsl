@@ -15,7 +15,7 @@ const THREADS = TM / WM * (TN / WN);
 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let z = wg.z;
+    let z = {{Z}};
     let m0 = wg.y * TM;
     let n0 = wg.x * TN;
 {{SETUP}}

@@ -3,8 +3,8 @@
 // of TM x TN output blocks. The operand functions come from matmul.wgsl or conv.wgsl: load_a(z, m, k);
 // column(z, n), what B's column n needs (computed once per column a thread keeps); load_b(column,
 // k); load_a4 / load_b4, four elements along the operand's adjacent dimension (only where the
-// operand is aligned); epilogue(z, m, n, acc) per result. The loads are called inside the matrices
-// only.
+// operand is aligned); epilogue(z, m, n, acc) per result (under split-K, split.wgsl: the slice's
+// partial product instead). The loads are called inside the matrices only.
 const M = {{M}};
 const N = {{N}};
 const K = {{K}};
@@ -15,7 +15,7 @@ fn store(z: u32, m: u32, n: u32, v: vec4<f32>) {
     }
     for (var c = 0u; c < 4u; c++) {
         if (n + c < N) {
-            epilogue(z, m, n + c, v[c]);
+            {{RESULT}}
         }
     }
 }
