@@ -58,7 +58,8 @@ class HostError(Exception):
 
 
 class Host:
-    """A Pyodide session with webinfer and webgpu_ops.py loaded; `op` calls one of its functions."""
+    """A Pyodide session with webinfer, bad_calls.py and webgpu_ops.py loaded; `op` calls one of
+    webgpu_ops.py's functions."""
 
     name: str
     gpu_name = ""  # the adapter, once the fixture has opened it
@@ -67,9 +68,10 @@ class Host:
         raise NotImplementedError
 
     def start(self) -> None:
-        answer = self._call((HERE / "webgpu_ops.py").read_text() + "\n'loaded'", "", False)
-        if "error" in answer:
-            raise HostError(answer["error"])
+        for name in ("bad_calls.py", "webgpu_ops.py"):  # one at a time: each has a __future__ import
+            answer = self._call((HERE / name).read_text() + "\n'loaded'", "", False)
+            if "error" in answer:
+                raise HostError(answer["error"])
 
     def op(self, name: str, sync: bool = False, **args: Any) -> Any:
         """webgpu_ops.NAME(**args) in Pyodide; webinfer's errors are raised here as themselves."""

@@ -1,5 +1,6 @@
 """What tests/browser/test_webgpu_pyodide.py runs inside Pyodide (not collected by pytest): its source
-is run once in the session's globals (pyodide_host.mjs), then each call is `answer(OP, args)`, which
+is run once in the session's globals (pyodide_host.mjs), after bad_calls.py's, then each call is
+`answer(OP, args)`, which
 returns JSON: {"ok": value} or {"raised": exception type name, "message": str(exception)}, so the
 host re-raises webinfer's errors as themselves. Binary data travels as base64; no numpy here.
 """
@@ -126,31 +127,8 @@ async def run_model(path: str, samples: list[dict[str, list[Any]]], repeats: int
 
 
 async def bad_inputs(mlp: str, gather: str) -> list[list[str]]:
-    """(exception type, message) of each bad call on webgpu sessions, in order; the Gather session
-    must still give right results after its failed run."""
-    from array import array
-
-    model = webinfer.InferenceSession(await load(mlp), backend="webgpu")
-    lookup = webinfer.InferenceSession(await load(gather), backend="webgpu")
-    x = array("f", [0.0]) * 784
-    calls = [
-        lambda: model.run(None, {"nope": x}),
-        lambda: model.run(None, {"input": array("d", [0.0]) * 784}),
-        lambda: model.run(None, {"input": x}),  # a flat array cannot say the batch size
-        lambda: model.run(None, {"input": memoryview(x[:700]).cast("B").cast("f", (1, 700))}),
-        lambda: lookup.run(None, {"idx": array("q", [0, 5, 1])}),
-    ]
-    found = []
-    for call in calls:
-        try:
-            call()
-            found.append(["no error", ""])
-        except Exception as exc:
-            found.append([type(exc).__name__, str(exc)])
-    (y,) = lookup.run(None, {"idx": array("q", [4, -1, 0])})
-    if y.tolist() != [[8.0, 9.0], [8.0, 9.0], [0.0, 1.0]]:
-        found.append(["wrong result after a failed run", str(y.tolist())])
-    return found
+    """bad_calls.py's calls (loaded with this file) on webgpu sessions."""
+    return bad_calls(await load(mlp), await load(gather), "webgpu")  # noqa: F821
 
 
 async def overlapping_runs(model: str) -> dict[str, Any]:
