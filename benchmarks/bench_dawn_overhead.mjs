@@ -69,11 +69,11 @@ PLAIN_JS = run_js("""(async (helpers, device, dispatches, copies, readback, size
 def device_times(session, n):
     """GPU.run from Python and the same commands from plain JS, for the session's last plan."""
     gpu, (_, compiled) = session._backend.gpu, session._plans[next(reversed(session._plans))]
-    size = compiled.readback_size
-    trip = _best(lambda: gpu.run([], compiled.dispatches, compiled.copies, compiled.readback, size), n)
-    dispatches = to_js([[d.pipeline, d.bind_group, *d.groups] for d in compiled.dispatches])
-    copies = to_js([[c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size] for c in compiled.copies])
-    plain = run_sync(PLAIN_JS(_helpers(), gpu._device, dispatches, copies, compiled.readback.js, size, n))
+    t = compiled.trip
+    trip = _best(lambda: gpu.run([], t), n)
+    dispatches = to_js([[d.pipeline, d.bind_group, *d.groups] for d in t.dispatches])
+    copies = to_js([[c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size] for c in t.copies])
+    plain = run_sync(PLAIN_JS(_helpers(), gpu._device, dispatches, copies, t.readback.js, t.size, n))
     return to_js([trip, plain, gpu.name])
 `;
 

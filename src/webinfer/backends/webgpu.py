@@ -24,7 +24,7 @@ from ..errors import BackendError
 from ..kernels import Kernel
 from ..plan import ARENA, Plan, Step, TensorRef
 from ..webgpu import codegen, matmul, wgsl
-from ..webgpu.gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, open_gpu
+from ..webgpu.gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Trip, open_gpu
 from ..webgpu.shader import Shader
 from ..webgpu.tuning import Problem, Tile, Tuner, TuningCache, budget_from_env, cache_path
 from .base import Backend, Started
@@ -62,23 +62,15 @@ class _Place:
 @dataclass
 class WebGPUPlan:
     plan: Plan
-    dispatches: list[Dispatch]  # every step's, in order (a split-K step has two)
-    by_step: list[list[Dispatch]]  # the same per step
+    trip: Trip  # what each run submits: every step's dispatches in order, the copies to readback
+    by_step: list[list[Dispatch]]  # the dispatches per step (a split-K step has two)
     inputs: list[tuple[int, int]]  # (byte offset in the input buffer, bytes) per graph input
     outputs: list[tuple[int, int]]  # the same in the output buffer
     input_buffer: Any
     status: Any  # None when no step can fail at run time
     status_bytes: int
-    readback: Any
-    copies: list[Copy]
-    readback_size: int  # bytes the copies put into `readback`: what each run reads back
     keep: list[Any] = field(default_factory=list)  # buffers only bind groups reference
     tuning_s: float = 0.0  # seconds spent timing tile candidates during compile
-
-    @property
-    def round_trip(self) -> tuple[list[Dispatch], list[Copy], Any, int]:
-        """GPU.run's arguments after the writes: the same every run of the plan."""
-        return self.dispatches, self.copies, self.readback, self.readback_size
 
 
 class WebGPUBackend(Backend):
@@ -171,16 +163,13 @@ class WebGPUBackend(Backend):
             copies.append(Copy(status, 0, readback, out_size, status_bytes))
         return WebGPUPlan(
             plan,
-            [d for step in by_step for d in step],
+            Trip([d for step in by_step for d in step], copies, readback, sum(c.size for c in copies)),
             by_step,
             in_layout,
             out_layout,
             in_buffer,
             status if any_status else None,
             status_bytes,
-            readback,
-            copies,
-            sum(c.size for c in copies),
             [p.buffer for p in places[:3]] + [out_buffer, uniforms, self._scratch[1]],
             tuning_s,
         )
@@ -275,7 +264,7 @@ class WebGPUBackend(Backend):
 
     def kernel_seconds(self, compiled: WebGPUPlan, min_seconds: float = 0.03) -> float:
         """Seconds per run of a compiled plan's kernels alone (no transfers): for benchmarks."""
-        return self._time(compiled.dispatches, min_seconds)
+        return self._time(compiled.trip.dispatches, min_seconds)
 
     def step_seconds(self, compiled: WebGPUPlan) -> list[float]:
         """Seconds per run of each step's kernels alone: a profile."""
@@ -287,9 +276,11 @@ class WebGPUBackend(Backend):
         after a warm-up run (any lazy shader compilation) and a run that sizes the batches. Taking
         the better batch keeps a stall of the host from ranking a fast candidate last."""
 
+        probe = [Copy(self._weights, 0, self._probe, 0, 4)]
+
         def run(reps: int) -> float:
             start = time.perf_counter()
-            self.gpu.run([], dispatches * reps, [Copy(self._weights, 0, self._probe, 0, 4)], self._probe, 4)
+            self.gpu.run([], Trip(dispatches * reps, probe, self._probe, 4))
             return (time.perf_counter() - start) / reps
 
         run(1)
@@ -301,13 +292,13 @@ class WebGPUBackend(Backend):
     def execute(self, compiled: WebGPUPlan, inputs: list[memoryview], outputs: list[memoryview]) -> None:
         writes = _writes(compiled, inputs, outputs)
         with self._lock:
-            raw = self.gpu.run(writes, *compiled.round_trip)
+            raw = self.gpu.run(writes, compiled.trip)
         _unpack(compiled, raw, outputs)
 
     def start(self, compiled: WebGPUPlan, inputs: list[memoryview], outputs: list[memoryview]) -> Started:
         writes = _writes(compiled, inputs, outputs)
         with self._lock:
-            pending = self.gpu.launch(writes, *compiled.round_trip)
+            pending = self.gpu.launch(writes, compiled.trip)
 
         def finish(value: Any) -> None:
             _unpack(compiled, self.gpu.settle(pending, value), outputs)
@@ -341,7 +332,7 @@ def _writes(
 def _unpack(compiled: WebGPUPlan, raw: memoryview, outputs: list[memoryview]) -> None:
     """The readback into the outputs, once the status words say the kernels succeeded."""
     if compiled.status is not None:
-        _raise_failure(compiled.plan, raw[compiled.readback_size - compiled.status_bytes :])
+        _raise_failure(compiled.plan, raw[compiled.trip.size - compiled.status_bytes :])
     for (offset, nbytes), out in zip(compiled.outputs, outputs, strict=True):
         _flat_bytes(out)[:] = raw[offset : offset + nbytes]
 

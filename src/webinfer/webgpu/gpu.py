@@ -69,6 +69,19 @@ class Copy:
     size: int
 
 
+@dataclass(frozen=True, eq=False)
+class Trip:
+    """What a round trip runs after its writes: one compute pass of the dispatches in order, then
+    the copies, then the first `size` bytes of the READBACK buffer `readback` read back (no wait
+    when 0). A compiled plan submits the same Trip every run, so an adapter may keep what it made
+    of its lists."""
+
+    dispatches: list[Dispatch]
+    copies: list[Copy]
+    readback: Any
+    size: int
+
+
 @dataclass(frozen=True)
 class Pending:
     """A round trip `GPU.launch` submitted: `wait()` gives what is left to await (in the browser a
@@ -127,31 +140,16 @@ class GPU(ABC):
         """The bind group 0 of `pipeline` over the given ranges."""
 
     @abstractmethod
-    def run(
-        self,
-        writes: list[tuple[Any, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: Any,
-        size: int,
-    ) -> memoryview:
-        """One round trip: the writes (buffer, offset, bytes: as `write`), one command encoder with
-        one compute pass (the dispatches in order) then the copies, one submit, and the first `size`
-        bytes of the READBACK buffer once that work is done (no wait when `size` is 0). The lists
-        are not changed afterwards, so an adapter may keep what it made of them, and a write's
-        (buffer, offset, length) recurs every run. Errors the device reported are raised here."""
+    def run(self, writes: list[tuple[Any, int, bytes | memoryview]], trip: Trip) -> memoryview:
+        """One round trip: the writes (buffer, offset, bytes: as `write`; a write's (buffer,
+        offset, length) recurs every run), one command encoder with the trip's pass and copies, one
+        submit, and the trip's readback once that work is done. Errors the device reported are
+        raised here."""
 
-    def launch(
-        self,
-        writes: list[tuple[Any, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: Any,
-        size: int,
-    ) -> Pending:
+    def launch(self, writes: list[tuple[Any, int, bytes | memoryview]], trip: Trip) -> Pending:
         """`run` up to its wait: where that wait is a promise the caller awaits it (`wait()`) and
         hands what it resolved to to `settle`; an adapter that blocks finishes here."""
-        return Pending(result=self.run(writes, dispatches, copies, readback, size))
+        return Pending(result=self.run(writes, trip))
 
     def settle(self, pending: Pending, value: Any) -> memoryview:
         """The readback of a launched round trip, from what its promise resolved to (ignored when it

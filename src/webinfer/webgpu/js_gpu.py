@@ -40,7 +40,7 @@ from pyodide.code import run_js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, can_run_sync, run_sync, to_js  # type: ignore[import-not-found]
 
 from ..errors import BackendError
-from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, Pending, software_renderer
+from .gpu import GPU, Binding, BufferKind, GPUUnavailable, Limits, Pending, Trip, software_renderer
 from .tuning import cache_path
 
 # GPUBufferUsage bits (fixed by the WebGPU spec; Node with Dawn need not define the globals).
@@ -232,51 +232,31 @@ class JsGPU(GPU):
         entries = [[b.binding, b.buffer.js, b.offset, b.size] for b in bindings]
         return _helpers().bindGroup(self._device, pipeline, _flat(entries))
 
-    def run(
-        self,
-        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: JsBuffer,
-        size: int,
-    ) -> memoryview:
-        if size:
+    def run(self, writes: list[tuple[JsBuffer, int, bytes | memoryview]], trip: Trip) -> memoryview:
+        if trip.size:
             _need_run_sync("reading results back")
-        promise = self._submit(writes, dispatches, copies, readback, size, False)
-        return self._bytes(run_sync(promise)) if size else memoryview(b"")
+        promise = self._submit(writes, trip, False)
+        return self._bytes(run_sync(promise)) if trip.size else memoryview(b"")
 
-    def launch(
-        self,
-        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: JsBuffer,
-        size: int,
-    ) -> Pending:
-        wait = self._submit(writes, dispatches, copies, readback, size, True)
+    def launch(self, writes: list[tuple[JsBuffer, int, bytes | memoryview]], trip: Trip) -> Pending:
+        wait = self._submit(writes, trip, True)
         # size 0: nothing to wait for; errors reported meanwhile are raised by the next run
-        return Pending(wait=wait) if size else Pending()
+        return Pending(wait=wait) if trip.size else Pending()
 
     def settle(self, pending: Pending, value: Any) -> memoryview:
         return pending.result if pending.wait is None else self._bytes(value)
 
     def _submit(
-        self,
-        writes: list[tuple[JsBuffer, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: JsBuffer,
-        size: int,
-        deferred: bool,
+        self, writes: list[tuple[JsBuffer, int, bytes | memoryview]], trip: Trip, deferred: bool
     ) -> Any:
         """HELPERS_JS.run: the readback's promise, or with `deferred` a function returning it."""
-        encoded = self._encoded(dispatches, lambda d: [d.pipeline, d.bind_group, *d.groups])
-        moves = self._encoded(copies, lambda c: [c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size])
+        encoded = self._encoded(trip.dispatches, lambda d: [d.pipeline, d.bind_group, *d.groups])
+        moves = self._encoded(trip.copies, lambda c: [c.src.js, c.src_offset, c.dst.js, c.dst_offset, c.size])
         staged: list[Any] = []
         for buffer, offset, data in writes:
             staged += (buffer.js, offset, buffer.staged(offset, data))
-        device, errors = self._device, self._errors
-        submitted = _helpers().run(device, errors, encoded, moves, readback.js, size, deferred, *staged)
+        at = (trip.readback.js, trip.size)
+        submitted = _helpers().run(self._device, self._errors, encoded, moves, *at, deferred, *staged)
         if isinstance(submitted, str):
             raise BackendError(submitted)
         return submitted

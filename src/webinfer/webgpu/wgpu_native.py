@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gpu import GPU, Binding, BufferKind, Copy, Dispatch, GPUUnavailable, Limits, software_renderer
+from .gpu import GPU, Binding, BufferKind, GPUUnavailable, Limits, Trip, software_renderer
 
 try:
     import wgpu  # type: ignore[import-untyped]
@@ -73,34 +73,27 @@ class WgpuDevice(GPU):
         ]
         return self._device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
 
-    def run(
-        self,
-        writes: list[tuple[Any, int, bytes | memoryview]],
-        dispatches: list[Dispatch],
-        copies: list[Copy],
-        readback: Any,
-        size: int,
-    ) -> memoryview:
+    def run(self, writes: list[tuple[Any, int, bytes | memoryview]], trip: Trip) -> memoryview:
         for buffer, offset, data in writes:
             self._device.queue.write_buffer(buffer, offset, data)
         encoder = self._device.create_command_encoder()
-        if dispatches:
+        if trip.dispatches:
             compute = encoder.begin_compute_pass()
-            for d in dispatches:
+            for d in trip.dispatches:
                 compute.set_pipeline(d.pipeline)
                 compute.set_bind_group(0, d.bind_group)
                 compute.dispatch_workgroups(*d.groups)
             compute.end()
-        for c in copies:
+        for c in trip.copies:
             encoder.copy_buffer_to_buffer(c.src, c.src_offset, c.dst, c.dst_offset, c.size)
         self._device.queue.submit([encoder.finish()])
-        if not size:
+        if not trip.size:
             return memoryview(b"")
-        readback.map_sync(wgpu.MapMode.READ, 0, size)
+        trip.readback.map_sync(wgpu.MapMode.READ, 0, trip.size)
         try:
-            return memoryview(bytes(readback.read_mapped(0, size, copy=False)))
+            return memoryview(bytes(trip.readback.read_mapped(0, trip.size, copy=False)))
         finally:
-            readback.unmap()
+            trip.readback.unmap()
 
 
 _DEVICE: WgpuDevice | GPUUnavailable | None = None
