@@ -282,12 +282,8 @@ def _batchnorm(t: Target, _tile: Tile | None) -> Shader:
 
 def _pool(t: Target, _tile: Tile | None) -> Shader:
     p: PoolParams = t.step.params  # type: ignore[assignment]
-    (_, _, h, w), (_, _, oh, ow) = t.step.tensors[0].shape, t.step.tensors[1].shape
     return t.flat(
-        ["x", "y"], "pool", t.step.tensors[1].numel,
-        H=u32(h), W=u32(w), OH=u32(oh), OW=u32(ow), KH=u32(p.kernel[0]), KW=u32(p.kernel[1]),
-        SH=u32(p.strides[0]), SW=u32(p.strides[1]), DH=u32(p.dilations[0]), DW=u32(p.dilations[1]),
-        PT=i32(p.pads[0]), PL=i32(p.pads[1]), PB=i32(p.pads[2]), PR=i32(p.pads[3]),
+        ["x", "y"], "pool", t.step.tensors[1].numel, WINDOW=t.window(), PB=i32(p.pads[2]), PR=i32(p.pads[3]),
         COUNT_PADS=str(bool(p.count_include_pad)).lower(), IS_MAX=str(p.kind == PoolKind.MAX).lower(),
     )  # fmt: skip
 

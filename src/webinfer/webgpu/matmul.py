@@ -28,7 +28,7 @@ from ..plan import Step
 from .gpu import Limits
 from .shader import FLAT_WG, Shader, Target, act
 from .tuning import Problem, Tile, default_tile
-from .wgsl import SCRATCH_BINDING, f32, i32, render, u32
+from .wgsl import SCRATCH_BINDING, f32, render, u32
 
 # Part of every tuning signature: tiles timed with earlier templates (or an earlier tile space:
 # v3 added direct tiles, v4 split-K) are not reused.
@@ -93,12 +93,8 @@ def conv(t: Target, tile: Tile | None) -> Shader:
     (n, c, h, w), (_, m, oh, ow) = t.step.tensors[0].shape, t.step.tensors[-1].shape
     names = ["x", "w", *(["bias"] if p.has_bias else []), *(["res"] if p.has_residual else []), "y"]
     residual = " + ld_res(i)" if p.has_residual else ""
-    geometry: dict[str, Any] = dict(  # template values (Any: they also pass through Target.flat)
-        C=u32(c), H=u32(h), W=u32(w), OH=u32(oh), OW=u32(ow),
-        KH=u32(p.kernel[0]), KW=u32(p.kernel[1]), SH=u32(p.strides[0]), SW=u32(p.strides[1]),
-        DH=u32(p.dilations[0]), DW=u32(p.dilations[1]), PT=i32(p.pads[0]), PL=i32(p.pads[1]),
-        ACT=act(p.act, p.act_alpha, p.act_beta),
-    )  # fmt: skip
+    # template values (Any: they also pass through Target.flat)
+    geometry: dict[str, Any] = dict(C=u32(c), WINDOW=t.window(), ACT=act(p.act, p.act_alpha, p.act_beta))
     if _depthwise(t.step):
         extra = (" + ld_bias(m)" if p.has_bias else "") + residual
         return t.flat(names, "conv_direct", t.step.tensors[-1].numel, ("math",), M=u32(m),

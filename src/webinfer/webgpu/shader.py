@@ -8,11 +8,12 @@ reports errors).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..kernels import Act
 from ..plan import Step
 from .gpu import Limits
-from .wgsl import Operand, f32, render, source, u32
+from .wgsl import Operand, f32, i32, render, source, u32
 
 FLAT_WG = 64  # threads per workgroup of the one-thread-per-element kernels (flat.wgsl)
 ROW_WG_MAX = 256  # threads per workgroup of the one-workgroup-per-row kernels (rows.wgsl)
@@ -106,6 +107,15 @@ class Target:
         """A one-thread-per-element kernel over n elements (flat.wgsl)."""
         body = render(template, N=u32(n), **values)
         return self.shader(names, body, self.grid(n, FLAT_WG), ("flat", *includes), raw, status)
+
+    def window(self) -> str:
+        """window.wgsl for a CONV or POOL step (its first tensor the input, its last the output)."""
+        p: Any = self.step.params
+        (h, w), (oh, ow) = self.step.tensors[0].shape[2:], self.step.tensors[-1].shape[2:]
+        (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.strides, p.dilations
+        return render("window", H=u32(h), W=u32(w), OH=u32(oh), OW=u32(ow), KH=u32(kh), KW=u32(kw),
+                      SH=u32(sh), SW=u32(sw), DH=u32(dh), DW=u32(dw),
+                      PT=i32(p.pads[0]), PL=i32(p.pads[1]))  # fmt: skip
 
     def rows(
         self, names: list[str], template: str, rows: int, n: int, inner: int, **values: object

@@ -2,20 +2,9 @@
 // B = the im2col matrix [K, N_IMG * OH * OW], read straight from X (zero in the pads);
 // y = act(acc + bias + residual) into Y [N_IMG, M_ALL, OH, OW].
 const C = {{C}};
-const H = {{H}};
-const W = {{W}};
+{{WINDOW}}
 const M_ALL = {{M_ALL}};
 const C_G = {{C_G}};
-const OH = {{OH}};
-const OW = {{OW}};
-const KH = {{KH}};
-const KW = {{KW}};
-const SH = {{SH}};
-const SW = {{SW}};
-const DH = {{DH}};
-const DW = {{DW}};
-const PT = {{PT}};
-const PL = {{PL}};
 
 fn act(x: f32) -> f32 {
     return {{ACT}};

@@ -2,19 +2,8 @@
 // have one input channel each (depthwise), where a matrix product would have depth KH * KW only.
 const N = {{N}};
 const C = {{C}};
-const H = {{H}};
-const W = {{W}};
+{{WINDOW}}
 const M = {{M}};
-const OH = {{OH}};
-const OW = {{OW}};
-const KH = {{KH}};
-const KW = {{KW}};
-const SH = {{SH}};
-const SW = {{SW}};
-const DH = {{DH}};
-const DW = {{DW}};
-const PT = {{PT}};
-const PL = {{PL}};
 const M_PER_GROUP = {{M_PER_GROUP}};
 
 fn act(x: f32) -> f32 {

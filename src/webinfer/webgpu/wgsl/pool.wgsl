@@ -2,18 +2,7 @@
 // (top PT, left PL, bottom PB, right PR). Average counts in-bounds taps, or with COUNT_PADS also
 // those on the explicit pads (never the ceil_mode overhang).
 const N = {{N}};
-const H = {{H}};
-const W = {{W}};
-const OH = {{OH}};
-const OW = {{OW}};
-const KH = {{KH}};
-const KW = {{KW}};
-const SH = {{SH}};
-const SW = {{SW}};
-const DH = {{DH}};
-const DW = {{DW}};
-const PT = {{PT}};
-const PL = {{PL}};
+{{WINDOW}}
 const PB = {{PB}};
 const PR = {{PR}};
 const COUNT_PADS = {{COUNT_PADS}};
