@@ -26,7 +26,7 @@ from typing import Any
 from ..kernels import BiasMode, ConvParams, GemmParams, Kernel
 from ..plan import Step
 from .gpu import Limits
-from .shader import FLAT_WG, Shader, Target, act
+from .shader import Shader, Target, act
 from .tuning import Problem, Tile, default_tile
 from .wgsl import SCRATCH_BINDING, f32, render, u32
 
@@ -192,8 +192,7 @@ def _product(
     if split == 1:
         return product
     results = z * m * n
-    summing = "\n".join([*head, render("split_sum")])
-    summed = t.shader(names, summing, t.grid(results, FLAT_WG), ("math", "flat"), wide=wide)
+    summed = t.per_element(names, "\n".join([*head, render("split_sum")]), results, ("math",), wide=wide)
     return replace(product, then=summed, scratch_bytes=4 * split * results)
 
 

@@ -104,9 +104,22 @@ class Target:
         status: bool = False,
         **values: object,
     ) -> Shader:
-        """A one-thread-per-element kernel over n elements (flat.wgsl)."""
-        body = render(template, N=u32(n), **values)
-        return self.shader(names, body, self.grid(n, FLAT_WG), ("flat", *includes), raw, status)
+        """A one-thread-per-element kernel over n elements: `template` defines element(i)."""
+        return self.per_element(names, render(template, **values), n, includes, raw, status)
+
+    def per_element(
+        self,
+        names: list[str],
+        body: str,
+        n: int,
+        includes: tuple[str, ...] = (),
+        raw: tuple[str, ...] = (),
+        status: bool = False,
+        wide: tuple[str, ...] = (),
+    ) -> Shader:
+        """`body`'s element(i) for each i < n, one thread each (flat.wgsl's entry point)."""
+        entry = render("flat", WG=u32(FLAT_WG), ELEMENTS=u32(n))
+        return self.shader(names, f"{body}\n{entry}", self.grid(n, FLAT_WG), includes, raw, status, wide)
 
     def window(self) -> str:
         """window.wgsl for a CONV or POOL step (its first tensor the input, its last the output)."""

@@ -1,6 +1,5 @@
 // CONV computed directly, one thread per output of [N, M, OH, OW]: for convolutions whose groups
 // have one input channel each (depthwise), where a matrix product would have depth KH * KW only.
-const N = {{N}};
 const C = {{C}};
 {{WINDOW}}
 const M = {{M}};
@@ -10,12 +9,7 @@ fn act(x: f32) -> f32 {
     return {{ACT}};
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
-    if (i >= N) {
-        return;
-    }
+fn element(i: u32) {
     let ow = i % OW;
     let oh = (i / OW) % OH;
     let m = (i / (OW * OH)) % M;

@@ -1,6 +1,5 @@
 // GATHER: y[o, j, i] = data[o, idx[j], i], data viewed as [outer, AXIS, INNER]. An index outside
 // [-AXIS, AXIS) is reported through the status buffer and writes 0, never reads out of bounds.
-const N = {{N}};
 const INNER = {{INNER}};
 const N_IDX = {{N_IDX}};
 const AXIS = {{AXIS}};
@@ -11,12 +10,7 @@ fn position(j: u32) -> i32 {
     {{POSITION}}
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
-    if (i >= N) {
-        return;
-    }
+fn element(i: u32) {
     let inner = i % INNER;
     let j = (i / INNER) % N_IDX;
     let o = i / (INNER * N_IDX);

@@ -1,19 +1,13 @@
 // POOL: one thread per output of [N*C, OH, OW]; windows over the zero-based input with pads
 // (top PT, left PL, bottom PB, right PR). Average counts in-bounds taps, or with COUNT_PADS also
 // those on the explicit pads (never the ceil_mode overhang).
-const N = {{N}};
 {{WINDOW}}
 const PB = {{PB}};
 const PR = {{PR}};
 const COUNT_PADS = {{COUNT_PADS}};
 const IS_MAX = {{IS_MAX}};
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
-    if (i >= N) {
-        return;
-    }
+fn element(i: u32) {
     let ow = i % OW;
     let oh = (i / OW) % OH;
     let plane = (i / (OW * OH)) * H * W;
