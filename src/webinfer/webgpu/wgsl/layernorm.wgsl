@@ -1,13 +1,7 @@
 // LAYERNORM of each row: (x - mean) / sqrt(variance + EPS) * scale + bias (two passes for the variance).
 const EPS = {{EPS}};
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let row = row_of(wg, nwg);
-    if (row >= ROWS) {
-        return;
-    }
+fn row_kernel(row: u32, lid: u32) {
     var sum = 0.0;
     for (var j = lid; j < N; j += WG) {
         sum += ld_x(at(row, j));

@@ -32,11 +32,17 @@ fn wg_reduce(lid: u32, v: f32, op: u32) -> f32 {
     return r;
 }
 
-// Element j of row `row` (as an index into x), and the row's number for its workgroup.
+// Element j of row `row` (as an index into x).
 fn at(row: u32, j: u32) -> u32 {
     return (row / INNER) * N * INNER + j * INNER + row % INNER;
 }
 
-fn row_of(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wg.x + wg.y * nwg.x;
+// The kernel's row_kernel(row, lid) for each row, one workgroup each (the grid may fold rows into y).
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = wg.x + wg.y * nwg.x;
+    if (row < ROWS) {
+        row_kernel(row, lid);
+    }
 }

@@ -1,13 +1,7 @@
 // SOFTMAX over each row: exp(x - max) / sum, or with LOG (x - max) - log(sum).
 const LOG = {{LOG}};
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let row = row_of(wg, nwg);
-    if (row >= ROWS) {
-        return;
-    }
+fn row_kernel(row: u32, lid: u32) {
     var top = f32_bits(0xff800000u);
     for (var j = lid; j < N; j += WG) {
         top = max(top, ld_x(at(row, j)));
