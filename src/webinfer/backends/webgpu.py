@@ -2,8 +2,9 @@
 
 compile() turns a plan into GPU state once: shaders specialised to its shapes (GEMM/CONV tiles tuned
 on the device within a time budget and cached), pipelines, one bind group and one uniform slot per
-step, the ARENA and CONSTS buffers, one buffer for the inputs and one for the outputs. An inference
-is then ONE round trip of the device interface (`GPU.run`): write the inputs, ONE command encoder
+step (a split-K step: two dispatches sharing the plan's scratch buffer), the ARENA and CONSTS
+buffers, one buffer for the inputs and one for the outputs. An inference is then ONE round trip of
+the device interface (`GPU.run`, or `GPU.launch` for `start`): write the inputs, ONE command encoder
 with ONE compute pass and ONE submit, ONE readback of the outputs (with the status words through
 which kernels report errors such as a Gather index out of range). The device code is written
 against webgpu/gpu.py, so it runs wherever that interface has an adapter (wgpu-py natively;
@@ -88,7 +89,6 @@ class WebGPUBackend(Backend):
         self._weights = self.gpu.buffer(16, BufferKind.STORAGE)
         self._weights_size = 0
         self._probe = self.gpu.buffer(16, BufferKind.READBACK)  # tuning's completion wait
-        self._scratch: tuple[int, Any] = (0, None)  # split-K's partial products: (bytes, buffer)
         self._lock = threading.Lock()
         self.tuning_s = 0.0  # tuning time of all plans compiled so far
 
@@ -152,11 +152,16 @@ class WebGPUBackend(Backend):
         status = self._storage(b"", status_bytes)
         tiles, tuning_s = self._tiles(plan.steps, layouts, uniforms, status)
         self.tuning_s += tuning_s
-        by_step, any_status = [], False
-        for i, (step, (slots, bindings), tile) in enumerate(zip(plan.steps, layouts, tiles, strict=True)):
-            shader = codegen.generate(step, slots, self.gpu.limits, tile)
-            by_step.append(self._dispatches(shader, bindings, uniforms, i, status))
-            any_status |= shader.status
+        steps = zip(plan.steps, layouts, tiles, strict=True)
+        shaders = [codegen.generate(step, slots, self.gpu.limits, tile) for step, (slots, _), tile in steps]
+        # split-K's partial products: one buffer for the plan, sized for its largest split step
+        scratch_bytes = max((s.scratch_bytes for s in shaders), default=0)
+        scratch = self._storage(b"", scratch_bytes) if scratch_bytes else None
+        by_step = [
+            self._dispatches(shader, bindings, uniforms, i, status, scratch)
+            for i, (shader, (_, bindings)) in enumerate(zip(shaders, layouts, strict=True))
+        ]
+        any_status = any(s.status for s in shaders)
         readback = self.gpu.buffer(out_size + status_bytes, BufferKind.READBACK)
         copies = [Copy(out_buffer, 0, readback, 0, out_size)] if out_size else []
         if any_status:
@@ -170,7 +175,7 @@ class WebGPUBackend(Backend):
             in_buffer,
             status if any_status else None,
             status_bytes,
-            [p.buffer for p in places[:3]] + [out_buffer, uniforms, self._scratch[1]],
+            [p.buffer for p in places[:3]] + [out_buffer, uniforms, *([scratch] if scratch else [])],
             tuning_s,
         )
 
@@ -208,15 +213,12 @@ class WebGPUBackend(Backend):
         return tuple(keys.index(places[t.buffer].key) for t in step.tensors), bindings
 
     def _dispatches(
-        self, shader: Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any
+        self, shader: Shader, bindings: list[Binding], uniforms: Any, index: int, status: Any, scratch: Any
     ) -> list[Dispatch]:
-        """A step's dispatch, and a split-K product's summing one after it; both bind the scratch
-        buffer, which every plan shares (their dispatches run one after another)."""
-        need = shader.scratch_bytes
-        if need:
-            if self._scratch[0] < need:
-                self._scratch = (need, self._storage(b"", need))
-            bindings = [*bindings, Binding(wgsl.SCRATCH_BINDING, self._scratch[1], 0, _round16(need))]
+        """A step's dispatch, and a split-K product's summing one after it; both bind `scratch` (at
+        least shader.scratch_bytes), which the split steps of a plan share, as they run in turn."""
+        if shader.scratch_bytes:
+            bindings = [*bindings, Binding(wgsl.SCRATCH_BINDING, scratch, 0, _round16(shader.scratch_bytes))]
         return [self._dispatch(s, bindings, uniforms, index, status) for s in (shader, shader.then) if s]
 
     def _dispatch(
@@ -252,8 +254,9 @@ class WebGPUBackend(Backend):
         def measure(problem: Problem, tile: Tile) -> float:
             i = first[problem.signature]
             shader = codegen.generate(steps[i], layouts[i][0], self.gpu.limits, tile)
+            scratch = self._storage(b"", shader.scratch_bytes) if shader.scratch_bytes else None
             try:
-                dispatches = self._dispatches(shader, layouts[i][1], uniforms, i, status)
+                dispatches = self._dispatches(shader, layouts[i][1], uniforms, i, status, scratch)
             except BackendError:
                 return math.inf
             return self._time(dispatches)
