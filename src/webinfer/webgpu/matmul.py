@@ -178,14 +178,13 @@ def _product(
     tile = replace(tile, split=split)
     a_vec, b_vec, template, values = (_direct if tile.direct else _tiled)(tile, shape, a, b)
     sizes = {name: u32(getattr(tile, name.lower())) for name in ("TM", "TN", "TK", "WM", "WN")}
-    result = "epilogue(z, m, n + c, v[c]);"
+    result, extra = "epilogue(z, m, n + c, v[c]);", []
     if split > 1:
         result = "part[((slice * Z + z) * M + m) * N + n + c] = v[c];"
-    head = [render("product", M=u32(m), N=u32(n), K=u32(k), RESULT=result), operands(a_vec, b_vec)]
-    if split > 1:
         uses = "\n".join(f"    _ = arrayLength(&s{slot});" for slot in sorted(set(t.slots)))
-        head.append(render("split", Z=u32(z), SPLIT=u32(split), KS=u32(depth), BINDING=u32(SCRATCH_BINDING),
-                           USES=uses))  # fmt: skip
+        extra = [render("split", Z=u32(z), SPLIT=u32(split), KS=u32(depth), BINDING=u32(SCRATCH_BINDING),
+                        USES=uses)]  # fmt: skip
+    head = [render("product", M=u32(m), N=u32(n), K=u32(k), RESULT=result), operands(a_vec, b_vec), *extra]
     body = "\n".join([*head, render(template, **sizes, **values)])
     wide = tuple(x.name for x, vec in ((a, a_vec), (b, b_vec)) if vec)
     product = t.shader(names, body, (-(-n // tile.tn), -(-m // tile.tm), z * split), ("math",), wide=wide)
